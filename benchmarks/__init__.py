@@ -1,0 +1,1 @@
+"""Speed benchmarks. Run all with `make bench` (python -m benchmarks)."""

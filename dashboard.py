@@ -1,0 +1,39 @@
+"""Router: page config, navigation and the sidebar shared by every page."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the terminal
+
+import streamlit as st  # noqa: E402
+
+from ui.session import runs  # noqa: E402
+
+st.set_page_config(page_title="Inside neural networks", page_icon=":material/neurology:", layout="wide")
+
+PAGES = {
+    "Train": [
+        st.Page("pages/playground.py", title="Playground", icon=":material/scatter_plot:", default=True),
+    ],
+}
+
+
+def shared_sidebar() -> None:
+    """What every page shows at the foot of the sidebar: this session's trained models."""
+    with st.sidebar:
+        st.divider()
+        store = runs()
+        with st.expander(f"Models trained this session: {len(store)}"):
+            for result in reversed(store.values()):
+                c = result.config
+                st.caption(f"{c.dataset} · {c.architecture} {c.hidden_layers} · {c.activation} · "
+                           f"{c.optimizer} lr {c.learning_rate:g} · {result.status}")
+            if store and st.button("Forget all trained models"):
+                store.clear()
+                st.rerun()
+
+
+page = st.navigation(PAGES)
+try:
+    page.run()
+finally:
+    shared_sidebar()  # after the page, so it counts the model the page just trained

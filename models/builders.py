@@ -1,0 +1,64 @@
+"""Keras models built from an ExperimentConfig: MLPs and small CNNs with predictable layer names.
+
+Each hidden layer is a linear layer ("dense_1", "conv_1") followed by its own Activation layer
+("act_1", "conv_act_1"), so later pages can show the pre-activation and the activation separately.
+The output is always a softmax over the classes.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from models.config import ExperimentConfig
+
+
+def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    """A freshly initialised model for `config`; initial weights depend only on `config.seed`.
+
+    Args:
+        config: the experiment; its architecture, layer sizes, activation, regularisation are used.
+        input_shape: one sample's shape, e.g. (2,) or (32, 32, 3).
+        n_classes: size of the softmax output.
+
+    Raises:
+        ValueError: a CNN was asked for on inputs that are not images.
+    """
+    keras.utils.set_random_seed(config.seed)
+    regularizer = keras.regularizers.L1L2(l1=config.l1, l2=config.l2) if (config.l1 or config.l2) else None
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    if config.architecture == "cnn":
+        if len(input_shape) != 3:
+            raise ValueError(f"A CNN needs image inputs (H, W, C); got input shape {input_shape}.")
+        x = _conv_blocks(x, config, regularizer)
+    elif len(input_shape) > 1:
+        x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(config.hidden_layers, start=1):
+        x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
+        x = keras.layers.Activation(config.activation, name=f"act_{i}")(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=regularizer, name="output")(x)
+    return keras.Model(inputs, outputs, name=f"{config.architecture}_{config.activation}")
+
+
+def _conv_blocks(x, config: ExperimentConfig, regularizer):
+    for i, filters in enumerate(config.conv_filters, start=1):
+        x = keras.layers.Conv2D(
+            filters, config.kernel_size, padding="same", kernel_regularizer=regularizer, name=f"conv_{i}"
+        )(x)
+        x = keras.layers.Activation(config.activation, name=f"conv_act_{i}")(x)
+        if x.shape[1] >= 4 and x.shape[2] >= 4:  # stop pooling once maps are tiny
+            x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    # Global average pooling keeps each late filter's evidence spatial until the end (Grad-CAM).
+    return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+
+
+def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that hold trainable weights, input to output (dense, conv and output layers)."""
+    return [layer for layer in model.layers if layer.trainable_weights]
+
+
+def hidden_activation_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The Activation layers of the hidden dense and conv layers, input to output."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Activation)]

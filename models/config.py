@@ -1,0 +1,183 @@
+"""The experiment config: one frozen dataclass that says everything needed to reproduce a run.
+
+It validates itself on construction, round-trips through a plain dict and through URL query
+parameters (so a run can be shared as a link), and gives a stable key for caching.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_param_names
+
+POINT_DATASETS = ("circle", "xor", "gaussians", "spiral", "moons")
+IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
+DATASETS = POINT_DATASETS + IMAGE_DATASETS
+ARCHITECTURES = ("mlp", "cnn")
+LOSSES = ("cross_entropy", "mse")
+
+MAX_HIDDEN_LAYERS = 10
+MAX_UNITS = 128
+MAX_CONV_BLOCKS = 6
+MAX_FILTERS = 64
+
+
+class ConfigError(ValueError):
+    """A config field holds a value outside what the dashboard supports."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that decides a training run; equal configs give equal results."""
+
+    dataset: str = "circle"  # one of DATASETS
+    n_samples: int = 500  # points to generate (2D) or images to keep (image sets)
+    noise: float = 0.1  # label/position noise of generated data, 0 = clean
+    train_fraction: float = 0.5  # share of samples used for training, the rest is the test set
+    seed: int = 0  # seeds data, initial weights, shuffling and dropout
+    architecture: str = "mlp"  # "mlp" or "cnn"; cnn needs an image dataset
+    hidden_layers: tuple[int, ...] = (8, 8)  # units of each dense hidden layer (after the convs for cnn)
+    conv_filters: tuple[int, ...] = (8, 16)  # filters of each conv block (cnn only)
+    kernel_size: int = 3  # conv kernel side (cnn only)
+    activation: str = "tanh"  # hidden-layer activation, a key of registry.ACTIVATIONS
+    optimizer: str = "adam"  # a key of registry.OPTIMIZERS
+    optimizer_options: tuple[tuple[str, float], ...] = ()  # extra optimiser parameters, e.g. (("momentum", 0.9),)
+    learning_rate: float = 0.03  # step size of the optimiser
+    batch_size: int = 10  # samples per gradient step
+    epochs: int = 100  # passes over the training set
+    l1: float = 0.0  # L1 penalty on kernels
+    l2: float = 0.0  # L2 penalty on kernels
+    dropout: float = 0.0  # dropout rate after each dense hidden layer
+    loss: str = "cross_entropy"  # "cross_entropy" or "mse" on the softmax output
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_layers", tuple(int(u) for u in self.hidden_layers))
+        object.__setattr__(self, "conv_filters", tuple(int(f) for f in self.conv_filters))
+        options = tuple(sorted((str(k), float(v)) for k, v in dict(self.optimizer_options).items()))
+        object.__setattr__(self, "optimizer_options", options)
+        validate(self)
+
+    @property
+    def is_image(self) -> bool:
+        """True when the dataset is made of images rather than 2D points."""
+        return self.dataset in IMAGE_DATASETS
+
+    def replace(self, **changes) -> ExperimentConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-friendly dict; `from_dict` reverses it."""
+        d = dataclasses.asdict(self)
+        d["hidden_layers"] = list(self.hidden_layers)
+        d["conv_filters"] = list(self.conv_filters)
+        d["optimizer_options"] = dict(self.optimizer_options)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExperimentConfig:
+        """Build from `to_dict` output; unknown keys are an error so typos do not pass silently."""
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown config field(s): {', '.join(sorted(unknown))}.")
+        d = dict(d)
+        if isinstance(d.get("optimizer_options"), dict):
+            d["optimizer_options"] = tuple(d["optimizer_options"].items())
+        return cls(**d)
+
+    def to_query(self) -> dict[str, str]:
+        """URL query parameters holding only the fields that differ from the defaults."""
+        default = ExperimentConfig().to_dict()
+        out = {}
+        for key, value in self.to_dict().items():
+            if value == default[key]:
+                continue
+            if key in ("hidden_layers", "conv_filters"):
+                out[key] = ",".join(str(v) for v in value) or "none"
+            elif key == "optimizer_options":
+                out[key] = ";".join(f"{k}:{v}" for k, v in value.items())
+            else:
+                out[key] = str(value)
+        return out
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> ExperimentConfig:
+        """Parse query parameters written by `to_query`; fields not present keep their defaults.
+
+        Raises:
+            ConfigError: a value does not parse or is out of range; the message names the field.
+        """
+        kwargs = {}
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for key, raw in query.items():
+            if key not in types:
+                continue  # other pages may add their own parameters to the URL
+            kwargs[key] = _parse_query_value(key, str(raw), ExperimentConfig().to_dict()[key])
+        return cls(**kwargs)
+
+    def key(self) -> str:
+        """Stable short hash of the config, used as a cache key."""
+        blob = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _parse_query_value(key: str, raw: str, default):
+    try:
+        if key in ("hidden_layers", "conv_filters"):
+            return tuple(int(v) for v in raw.split(",") if v.strip()) if raw != "none" else ()
+        if key == "optimizer_options":
+            pairs = [p.split(":", 1) for p in raw.split(";") if p]
+            return tuple((k, float(v)) for k, v in pairs)
+        if isinstance(default, bool):
+            return raw.lower() in ("1", "true", "yes")
+        return type(default)(raw)
+    except ValueError as err:
+        raise ConfigError(f"{key}: cannot read {raw!r} from the link ({err}).") from err
+
+
+def _check_range(name: str, value, low, high) -> None:
+    if not (low <= value <= high):
+        raise ConfigError(f"{name} must be between {low} and {high}; got {value}.")
+
+
+def _check_choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+
+
+def validate(c: ExperimentConfig) -> None:
+    """Check every field; raise `ConfigError` naming the first bad field and its allowed range."""
+    _check_choice("dataset", c.dataset, DATASETS)
+    _check_choice("architecture", c.architecture, ARCHITECTURES)
+    _check_choice("activation", c.activation, tuple(ACTIVATIONS))
+    _check_choice("optimizer", c.optimizer, tuple(OPTIMIZERS))
+    _check_choice("loss", c.loss, LOSSES)
+    _check_range("n_samples", c.n_samples, 20, 70000)
+    _check_range("noise", c.noise, 0.0, 0.5)
+    _check_range("train_fraction", c.train_fraction, 0.1, 0.9)
+    _check_range("seed", c.seed, 0, 2**31 - 1)
+    _check_range("number of hidden layers", len(c.hidden_layers), 0, MAX_HIDDEN_LAYERS)
+    for i, units in enumerate(c.hidden_layers, start=1):
+        _check_range(f"units in hidden layer {i}", units, 1, MAX_UNITS)
+    _check_range("number of conv blocks", len(c.conv_filters), 1, MAX_CONV_BLOCKS)
+    for i, filters in enumerate(c.conv_filters, start=1):
+        _check_range(f"filters in conv block {i}", filters, 1, MAX_FILTERS)
+    _check_choice("kernel_size", c.kernel_size, (1, 3, 5, 7))
+    _check_range("learning_rate", c.learning_rate, 1e-6, 100.0)
+    _check_range("batch_size", c.batch_size, 1, 4096)
+    _check_range("epochs", c.epochs, 1, 2000)
+    _check_range("l1", c.l1, 0.0, 1.0)
+    _check_range("l2", c.l2, 0.0, 1.0)
+    _check_range("dropout", c.dropout, 0.0, 0.9)
+    allowed = optimizer_param_names(c.optimizer)
+    for name, _ in c.optimizer_options:
+        if name not in allowed:
+            raise ConfigError(
+                f"optimizer_options: {c.optimizer} has no parameter {name!r}; "
+                f"allowed: {', '.join(allowed) or 'none'}."
+            )
+    if c.architecture == "cnn" and not c.is_image:
+        raise ConfigError(f"architecture 'cnn' needs an image dataset; {c.dataset!r} is 2D points.")

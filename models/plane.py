@@ -1,0 +1,54 @@
+"""What a 2D-input network computes over the input plane: the output and every hidden unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from models.builders import hidden_activation_layers
+
+DOMAIN = (-1.2, 1.2)  # plane shown for the 2D datasets; the data lie within about [-1, 1]
+
+
+@dataclass(frozen=True)
+class PlaneGrid:
+    """A square grid of points covering the input plane."""
+
+    xs: np.ndarray  # (R,) x1 coordinates of the grid columns
+    ys: np.ndarray  # (R,) x2 coordinates of the grid rows
+    points: np.ndarray  # (R*R, 2) float32, row-major: point k = (xs[k % R], ys[k // R])
+
+    @property
+    def resolution(self) -> int:
+        return len(self.xs)
+
+
+def plane_grid(resolution: int = 40, domain: tuple[float, float] = DOMAIN) -> PlaneGrid:
+    """`resolution` x `resolution` points over `domain` on both axes."""
+    axis = np.linspace(domain[0], domain[1], resolution, dtype="float32")
+    gx, gy = np.meshgrid(axis, axis)
+    return PlaneGrid(axis, axis, np.stack([gx.ravel(), gy.ravel()], axis=1))
+
+
+def class_probability(model: keras.Model, grid: PlaneGrid, class_index: int = 1) -> np.ndarray:
+    """Predicted probability of `class_index` at every grid point, shape (R, R) with rows = x2."""
+    probs = np.asarray(model(grid.points, training=False))
+    return probs[:, class_index].reshape(grid.resolution, grid.resolution)
+
+
+def hidden_unit_maps(model: keras.Model, grid: PlaneGrid) -> list[np.ndarray]:
+    """Each hidden layer's activations over the plane.
+
+    Returns:
+        One array per hidden layer, shape (units, R, R): what every neuron responds to.
+    """
+    layers = hidden_activation_layers(model)
+    if not layers:
+        return []
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    outputs = probe(grid.points, training=False)
+    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    r = grid.resolution
+    return [np.asarray(o).T.reshape(-1, r, r) for o in outputs]

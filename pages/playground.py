@@ -1,0 +1,100 @@
+"""Playground: train a small network on a 2D problem live and see what every neuron draws."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from models.datasets import Dataset
+from models.engine import TrainResult
+from models.plane import class_probability, hidden_unit_maps, plane_grid
+from ui.charts import accuracy_chart, decision_boundary_chart, loss_chart
+from ui.images import unit_maps_image
+from ui.session import train_live
+from ui.widgets import experiment_ui, seed_from_query
+
+PREFIX = "pg_"
+GRID = plane_grid(40)
+
+st.title("Playground")
+st.caption(
+    "Pick a 2D problem and a network in the sidebar. It trains as soon as a setting changes; "
+    "settings you have already trained in this session come back instantly."
+)
+
+if f"{PREFIX}defaults" not in st.session_state:
+    st.session_state[f"{PREFIX}defaults"] = seed_from_query(PREFIX)
+with st.sidebar:
+    config = experiment_ui(st.session_state[f"{PREFIX}defaults"], PREFIX)
+if config is None:
+    st.stop()
+st.query_params.from_dict(config.to_query())  # the address bar now holds a shareable link to this run
+
+
+def points_frame(data: Dataset) -> pd.DataFrame:
+    parts = []
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        labels = [data.class_names[i] for i in y]
+        parts.append(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "label": labels, "split": split}))
+    return pd.concat(parts, ignore_index=True)
+
+
+metrics_row = st.container()
+boundary_col, curve_col = st.columns([1, 1], gap="large")
+boundary_slot, curve_slot = boundary_col.empty(), curve_col.empty()
+
+
+def draw(result: TrainResult) -> None:
+    """Redraw the boundary and the loss curve; called live during training and once after."""
+    data = result.dataset
+    prob = class_probability(result.model, GRID)
+    boundary_slot.altair_chart(
+        decision_boundary_chart(GRID, prob, points_frame(data), data.class_names), width="content"
+    )
+    curve_slot.altair_chart(loss_chart(result.history, result.config.epochs), width="stretch")
+
+
+result = train_live(config, label="Training", on_update=draw, updates=10)
+if result is None:
+    st.stop()
+if len(result.history):
+    draw(result)
+boundary_col.caption(
+    "Background: the network's probability of the blue class at every point. Circles are training "
+    "points, diamonds are test points: a good model has each point on its own colour."
+)
+curve_col.caption(
+    "Both curves falling together means learning; test loss rising while train loss falls means overfitting."
+)
+
+if result.status == "diverged":
+    st.warning(result.message)
+    if not len(result.history):
+        st.stop()
+else:
+    st.caption(result.message)
+
+h = result.history
+cols = metrics_row.columns(4)
+cols[0].metric("Train loss", f"{h.train_loss[-1]:.3g}")
+cols[1].metric("Test loss", f"{h.test_loss[-1]:.3g}")
+cols[2].metric("Train accuracy", f"{h.train_acc[-1]:.0%}")
+cols[3].metric("Test accuracy", f"{h.test_acc[-1]:.0%}")
+curve_col.altair_chart(accuracy_chart(h, config.epochs), width="stretch")
+
+st.subheader("What every hidden neuron computes")
+st.caption(
+    "Each square is one neuron's output over the same plane as the decision boundary (blue positive, "
+    "orange negative, each neuron on its own scale). Early neurons can only draw straight edges; later "
+    "layers combine those edges into curves and closed shapes: the feature hierarchy in two dimensions."
+)
+maps = hidden_unit_maps(result.model, GRID)
+if not maps:
+    st.info("This network has no hidden layer: the boundary can only be a straight line.")
+per_row = 5
+for start in range(0, len(maps), per_row):
+    cols = st.columns(per_row)
+    for offset, layer_maps in enumerate(maps[start : start + per_row]):
+        index = start + offset + 1
+        image = unit_maps_image(layer_maps, columns=math.ceil(math.sqrt(len(layer_maps))))
+        cols[offset].image(image, caption=f"Layer {index}: {len(layer_maps)} neurons", clamp=True)

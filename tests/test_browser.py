@@ -1,0 +1,52 @@
+"""The real browser path: streamlit run, headless Chromium, a slider change, a redraw."""
+
+import pytest
+from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, running_app, wait_for_script
+
+pytestmark = pytest.mark.browser
+
+NEURON_IMAGES = "[data-testid='stMain'] img"
+CHARTS = "[data-testid='stVegaLiteChart']"
+
+
+def wait_for_count(page, selector: str, count: int, timeout_ms: int = 120_000) -> None:
+    """Wait until exactly `count` elements match: images and charts appear after the script ends."""
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length === n", arg=[selector, count], timeout=timeout_ms
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_playground_slider_change_redraws(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app() as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.goto(url + "/?epochs=20&n_samples=200")
+        wait_for_script(page)
+        page.wait_for_selector(CHARTS)
+        wait_for_count(page, CHARTS, 3)
+        wait_for_count(page, NEURON_IMAGES, 2)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "playground_before.png"))
+
+        slider = page.get_by_role("slider", name="Hidden layers")
+        assert slider.input_value() == "2"
+        slider.focus()
+        page.keyboard.press("ArrowRight")  # 2 -> 3 hidden layers: retrains and redraws
+        wait_for_count(page, NEURON_IMAGES, 3)
+        wait_for_script(page)
+        assert slider.input_value() == "3"
+        assert "hidden_layers=8%2C8%2C8" in page.url or "hidden_layers=8,8,8" in page.url
+        assert page.get_by_text("Trained 20 epochs").count() == 1
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "playground_after.png"), full_page=True)

@@ -1,0 +1,47 @@
+from apptest_helpers import assert_clean, chart_specs, labels_in, open_dashboard
+
+
+def test_playground_trains_and_shows_every_chart():
+    at = open_dashboard({"epochs": "15", "n_samples": "200"})
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Train loss", "Test loss", "Train accuracy", "Test accuracy"}
+    titles = [spec.get("title") for spec in chart_specs(at)]
+    assert titles == ["Decision boundary", "Loss per epoch", "Accuracy per epoch"]
+    assert len(at.get("image")) == 2  # one neuron picture per hidden layer
+    assert "Trained 15 epochs" in " ".join(c.value for c in at.caption)
+
+
+def test_changing_a_slider_retrains_and_updates_the_link():
+    at = open_dashboard({"epochs": "5", "n_samples": "100"})
+    before = chart_specs(at)[1]
+    at.sidebar.slider(key="pg_n_layers").set_value(3).run()
+    assert_clean(at)
+    assert len(at.get("image")) == 3
+    assert at.query_params["hidden_layers"] == "8,8,8"
+    assert chart_specs(at)[1] != before
+    assert "Models trained this session: 2" in labels_in(at.sidebar)
+
+
+def test_returning_to_a_trained_config_reuses_it():
+    at = open_dashboard({"epochs": "5", "n_samples": "100"})
+    first = next(iter(at.session_state["trained_runs"].values()))
+    at.sidebar.slider(key="pg_epochs").set_value(6).run()
+    at.sidebar.slider(key="pg_epochs").set_value(5).run()
+    assert_clean(at)
+    runs = at.session_state["trained_runs"]
+    assert len(runs) == 2 and first.config.key() in runs and runs[first.config.key()] is first
+
+
+def test_diverging_learning_rate_is_a_warning_not_a_crash():
+    at = open_dashboard({"activation": "linear", "optimizer": "sgd", "learning_rate": "100.0", "epochs": "5"})
+    assert not at.exception
+    assert any("Diverged at epoch 1" in w.value for w in at.warning)
+    at.sidebar.select_slider(key="pg_lr").set_value(0.03).run()  # the session keeps working
+    assert_clean(at) and not at.warning
+
+
+def test_bad_link_falls_back_to_defaults_with_a_warning():
+    at = open_dashboard({"epochs": "lots", "n_samples": "100"})
+    assert not at.exception
+    assert any("could not be used" in w.value for w in at.warning)
