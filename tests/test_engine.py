@@ -116,3 +116,9 @@ def test_snapshots_are_thinned_when_large(monkeypatch, tiny_config):
     r = train(tiny_config.replace(epochs=30))
     assert len(r.snapshots) < 31 and r.snapshot_epochs[0] == 0 and r.snapshot_epochs[-1] == 30
     assert keras.ops.all(keras.ops.isfinite(r.snapshots[-1]))
+
+
+def test_xla_and_graph_mode_agree(tiny_config):
+    a = train(tiny_config, jit_compile=False)
+    b = train(tiny_config, jit_compile=True)
+    assert np.allclose(a.history.train_loss, b.history.train_loss, rtol=1e-4)

@@ -84,7 +84,7 @@ def decision_boundary_chart(
     y = alt.Y("x2:Q", title="x2", scale=alt.Scale(domain=domain, nice=False))
     heat = (
         alt.Chart(cells)
-        .mark_rect(opacity=0.6)
+        .mark_rect(opacity=0.6, strokeWidth=0)
         .encode(
             x=x,
             x2="x1_end:Q",
