@@ -6,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import streamlit as st  # noqa: E402
 
+from ui.routing import mark_routed, resume_wanted_page  # noqa: E402
 from ui.session import runs  # noqa: E402
 
 st.set_page_config(page_title="Inside neural networks", page_icon=":material/neurology:", layout="wide")
@@ -13,6 +14,9 @@ st.set_page_config(page_title="Inside neural networks", page_icon=":material/neu
 PAGES = {
     "Train": [
         st.Page("pages/playground.py", title="Playground", icon=":material/scatter_plot:", default=True),
+    ],
+    "Compare": [
+        st.Page("pages/activation_lab.py", title="Activation Lab", icon=":material/compare:"),
     ],
 }
 
@@ -33,6 +37,8 @@ def shared_sidebar() -> None:
 
 
 page = st.navigation(PAGES)
+mark_routed()
+resume_wanted_page()
 try:
     page.run()
 finally:

@@ -1,6 +1,6 @@
 """Run every benchmark and print one table of ratios against same-run baselines.
 
-Usage: python -m benchmarks [name ...]   (names: engine)
+Usage: python -m benchmarks [name ...]   (names: engine, activation_lab)
 Exit status 1 when a ratio misses its target.
 """
 
@@ -9,10 +9,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import bench_engine  # noqa: E402
+from benchmarks import bench_activation_lab, bench_engine  # noqa: E402
 from benchmarks.common import print_table  # noqa: E402
 
-SUITES = {"engine": bench_engine.run}
+SUITES = {"engine": bench_engine.run, "activation_lab": bench_activation_lab.run}
 
 
 def main(names: list[str]) -> int:

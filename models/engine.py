@@ -1,9 +1,8 @@
-"""The training engine: a whole epoch of mini-batch steps per compiled call, reporting every epoch.
+"""The training engine: trains from an ExperimentConfig and records everything later pages need.
 
-`model.fit` pays Python and tf.data overhead on every step, which dominates on the tiny networks
-this dashboard trains. Here one `tf.function` runs all steps of an epoch in a graph loop and then
-evaluates the full train and test sets, so Python is visited once per epoch: that is where progress
-is reported, cancellation is checked and weight snapshots are taken.
+The compiled epoch loop lives in `epoch_runner`; this module drives it once per epoch, which is
+where progress is reported, cancellation is checked, divergence is caught and weight snapshots are
+taken.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import tensorflow as tf
 from models.builders import build_model, weight_layers
 from models.config import ExperimentConfig
 from models.datasets import Dataset, load_dataset
+from models.epoch_runner import EpochRunner, EpochStats
 from models.registry import make_optimizer
 
 # XLA compiles an epoch in about a second more than plain graph mode but then runs small dense
@@ -40,6 +40,7 @@ class History:
     test_acc: list[float] = field(default_factory=list)  # accuracy on the test set, 0..1
     grad_norms: list[list[float]] = field(default_factory=list)  # mean per-step gradient L2 norm per weight layer
     seconds: list[float] = field(default_factory=list)  # wall time since training started
+    step_seconds: list[float] = field(default_factory=list)  # time in this model's own training steps
 
     def __len__(self) -> int:
         return len(self.train_loss)
@@ -58,6 +59,7 @@ class TrainResult:
     snapshots: list[np.ndarray]  # flattened trainable weights at each snapshot epoch, (P,) float32
     status: str = "running"  # "completed", "diverged" or "cancelled"
     diverged_epoch: int | None = None  # first epoch whose loss or weights were not finite
+    last_weights: np.ndarray | None = None  # flattened weights after the last finite epoch
 
     @property
     def initial_weights(self) -> np.ndarray:
@@ -74,6 +76,12 @@ class TrainResult:
         if self.status == "cancelled":
             return f"Stopped after {len(self.history)} of {self.config.epochs} epochs."
         return f"Trained {len(self.history)} epochs in {self.history.seconds[-1]:.2f} s."
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Mean time of this model's own training steps per epoch (0 before the first epoch)."""
+        steps = self.history.step_seconds
+        return float(np.mean(steps)) if steps else 0.0
 
 
 def per_sample_loss(name: str, n_classes: int) -> Callable:
@@ -99,50 +107,6 @@ def set_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
         size = int(np.prod(v.shape))
         v.assign(np.reshape(flat[offset : offset + size], v.shape))
         offset += size
-
-
-class EpochRunner:
-    """Compiled epoch loop for one model and optimiser."""
-
-    def __init__(self, model: keras.Model, optimizer, loss_fn, jit_compile: bool = False):
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
-        variables = model.trainable_variables
-        ids = [[id(w) for w in layer.trainable_weights] for layer in weight_layers(model)]
-        self._groups = [[i for i, v in enumerate(variables) if id(v) in group] for group in ids]
-        optimizer.build(variables)
-        self._run = tf.function(self._epoch, jit_compile=jit_compile, reduce_retracing=True)
-
-    def _loss(self, x, y, weights, training):
-        probs = self.model(x, training=training)
-        per = self.loss_fn(y, probs)
-        data_loss = tf.reduce_sum(per * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
-        return data_loss + tf.add_n([tf.constant(0.0)] + list(self.model.losses)), probs
-
-    def _epoch(self, x, y, batches, mask, x_test, y_test):
-        # batches: (steps, batch) indices into x; mask: (steps, batch), 0 marks padding.
-        variables = self.model.trainable_variables
-        grad_sums = tf.zeros([len(self._groups)])
-        for step in tf.range(tf.shape(batches)[0]):
-            xb, yb = tf.gather(x, batches[step]), tf.gather(y, batches[step])
-            with tf.GradientTape() as tape:
-                loss, _ = self._loss(xb, yb, mask[step], training=True)
-            grads = tape.gradient(loss, variables)
-            self.optimizer.apply(grads, variables)
-            norms = [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in g])) for g in self._groups]
-            grad_sums += tf.stack(norms)
-        metrics = [grad_sums / tf.cast(tf.shape(batches)[0], tf.float32)]
-        for xs, ys in ((x, y), (x_test, y_test)):
-            probs = self.model(xs, training=False)
-            per = self.loss_fn(ys, probs)
-            correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), ys)
-            metrics += [tf.reduce_mean(per), tf.reduce_mean(tf.cast(correct, tf.float32))]
-        flat = tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
-        return metrics, flat
-
-    def run_epoch(self, x, y, batches, mask, x_test, y_test):
-        """One epoch; returns (grad_norms, train_loss, train_acc, test_loss, test_acc), flat weights."""
-        metrics, flat = self._run(x, y, batches, mask, x_test, y_test)
-        return [np.asarray(m) for m in metrics], flat.numpy()
 
 
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -174,61 +138,106 @@ def train(
         dataset: the data; loaded from the config when omitted.
         on_epoch: called with the partial result after each epoch (for progress bars and live charts).
         should_stop: polled after each epoch; returning True ends training as "cancelled".
-        initial_weights: flat starting weights (e.g. shared between compared runs); default: seeded init.
+        initial_weights: flat starting weights; default: the seeded initialisation.
         jit_compile: compile the epoch with XLA; None decides by architecture and step count.
 
     Returns:
         The TrainResult; its status says whether it completed, diverged or was cancelled.
     """
-    dataset = dataset if dataset is not None else load_dataset(config)
-    model = build_model(config, dataset.input_shape, dataset.n_classes)
-    if initial_weights is not None:
-        set_flat_weights(model, initial_weights)
+    report = None if on_epoch is None else (lambda results: on_epoch(results[0]))
+    return train_many([config], dataset, report, should_stop, initial_weights, jit_compile)[0]
+
+
+def _check_compatible(configs: list[ExperimentConfig]) -> None:
+    shared = ("dataset", "n_samples", "noise", "train_fraction", "seed", "batch_size", "epochs")
+    for name in shared:
+        values = {getattr(c, name) for c in configs}
+        if len(values) > 1:
+            raise ValueError(f"Models trained together must share {name}; got {sorted(map(str, values))}.")
+
+
+def train_many(
+    configs: list[ExperimentConfig],
+    dataset: Dataset | None = None,
+    on_epoch: Callable[[list[TrainResult]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    initial_weights: np.ndarray | None = None,
+    jit_compile: bool | None = None,
+) -> list[TrainResult]:
+    """Train several models side by side on the same batches, in one compiled loop.
+
+    The configs may differ in activation, optimiser, learning rate, loss and regularisation but must
+    share the data, seed, batch size and epochs. Every model starts from the same weights when the
+    shapes allow (`initial_weights`, else the first model's seeded initialisation). A model that
+    diverges is marked so at that epoch and keeps its last finite weights; the others go on.
+
+    Raises:
+        ValueError: the configs do not share data, seed, batch size and epochs.
+    """
+    _check_compatible(configs)
+    first_config = configs[0]
+    dataset = dataset if dataset is not None else load_dataset(first_config)
+    models = [build_model(c, dataset.input_shape, dataset.n_classes) for c in configs]
+    start_weights = initial_weights if initial_weights is not None else flat_weights(models[0])
+    for model in models:
+        if sum(int(np.prod(v.shape)) for v in model.trainable_variables) == start_weights.size:
+            set_flat_weights(model, start_weights)
     if jit_compile is None:
-        steps = config.epochs * -(-len(dataset.y_train) // config.batch_size)
-        jit_compile = config.architecture == "mlp" and steps >= XLA_MIN_STEPS
+        steps = first_config.epochs * -(-len(dataset.y_train) // first_config.batch_size)
+        jit_compile = len(configs) == 1 and first_config.architecture == "mlp" and steps >= XLA_MIN_STEPS
     runner = EpochRunner(
-        model,
-        make_optimizer(config.optimizer, config.learning_rate, config.optimizer_options),
-        per_sample_loss(config.loss, dataset.n_classes),
+        models,
+        [make_optimizer(c.optimizer, c.learning_rate, c.optimizer_options) for c in configs],
+        [per_sample_loss(c.loss, dataset.n_classes) for c in configs],
         jit_compile=jit_compile,
     )
-    first = flat_weights(model)
-    every = max(1, int(np.ceil(first.size * (config.epochs + 1) / MAX_SNAPSHOT_FLOATS)))
-    names = [layer.name for layer in weight_layers(model)]
-    result = TrainResult(config, dataset, model, History(), names, [0], [first])
+    results = [_new_result(c, dataset, m) for c, m in zip(configs, models, strict=True)]
+    every = max(1, int(np.ceil(results[0].snapshots[0].size * (first_config.epochs + 1) / MAX_SNAPSHOT_FLOATS)))
     tensors = [tf.constant(a) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)]
-    rng = np.random.default_rng(config.seed + 1)
-    last_flat = first
+    rng = np.random.default_rng(first_config.seed + 1)
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        batches, mask = epoch_batches(len(dataset.y_train), config.batch_size, rng)
-        (grads, tr_loss, tr_acc, te_loss, te_acc), flat = runner.run_epoch(
-            tensors[0], tensors[1], batches, mask, tensors[2], tensors[3]
-        )
-        if not (np.isfinite(tr_loss) and np.isfinite(flat).all()):
-            set_flat_weights(model, last_flat)
-            result.status, result.diverged_epoch = "diverged", epoch
-            return result
-        last_flat = flat
-        _record(result, grads, tr_loss, tr_acc, te_loss, te_acc, time.perf_counter() - start)
-        if epoch % every == 0 or epoch == config.epochs:
-            result.snapshot_epochs.append(epoch)
-            result.snapshots.append(flat)
+    for epoch in range(1, first_config.epochs + 1):
+        batches, mask = epoch_batches(len(dataset.y_train), first_config.batch_size, rng)
+        stats = runner.run_epoch(tensors[0], tensors[1], batches, mask, tensors[2], tensors[3])
+        for result, s in zip(results, stats, strict=True):
+            if result.status == "running":
+                _record(result, s, epoch, every, time.perf_counter() - start)
         if on_epoch is not None:
-            on_epoch(result)
-        if should_stop is not None and should_stop() and epoch < config.epochs:
-            result.status = "cancelled"
-            return result
-    result.status = "completed"
-    return result
+            on_epoch(results)
+        if all(r.status != "running" for r in results):
+            break
+        if should_stop is not None and should_stop() and epoch < first_config.epochs:
+            return _finish(results, "cancelled")
+    return _finish(results, "completed")
 
 
-def _record(result: TrainResult, grads, tr_loss, tr_acc, te_loss, te_acc, seconds: float) -> None:
+def _new_result(config: ExperimentConfig, dataset: Dataset, model: keras.Model) -> TrainResult:
+    names = [layer.name for layer in weight_layers(model)]
+    return TrainResult(config, dataset, model, History(), names, [0], [flat_weights(model)])
+
+
+def _record(result: TrainResult, s: EpochStats, epoch: int, every: int, seconds: float) -> None:
+    if not (np.isfinite(s.train_loss) and np.isfinite(s.weights).all()):
+        result.status, result.diverged_epoch = "diverged", epoch
+        return
     h = result.history
-    h.train_loss.append(float(tr_loss))
-    h.train_acc.append(float(tr_acc))
-    h.test_loss.append(float(te_loss))
-    h.test_acc.append(float(te_acc))
-    h.grad_norms.append([float(g) for g in grads])
+    h.train_loss.append(s.train_loss)
+    h.train_acc.append(s.train_acc)
+    h.test_loss.append(s.test_loss)
+    h.test_acc.append(s.test_acc)
+    h.grad_norms.append([float(g) for g in s.grad_norms])
+    h.step_seconds.append(s.step_seconds)
     h.seconds.append(seconds)
+    result.last_weights = s.weights
+    if epoch % every == 0 or epoch == result.config.epochs:
+        result.snapshot_epochs.append(epoch)
+        result.snapshots.append(s.weights)
+
+
+def _finish(results: list[TrainResult], status: str) -> list[TrainResult]:
+    for result in results:
+        if result.status == "running":
+            result.status = status
+        # A diverged model holds NaN weights in Keras: put back its last finite state.
+        set_flat_weights(result.model, result.last_weights if result.last_weights is not None else result.snapshots[0])
+    return results

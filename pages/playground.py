@@ -10,8 +10,11 @@ from models.engine import TrainResult
 from models.plane import class_probability, hidden_unit_maps, plane_grid
 from ui.charts import accuracy_chart, decision_boundary_chart, loss_chart
 from ui.images import unit_maps_image
+from ui.routing import require_router
 from ui.session import train_live
-from ui.widgets import experiment_ui, seed_from_query
+from ui.widgets import config_from_link, experiment_ui
+
+require_router("pages/playground.py")
 
 PREFIX = "pg_"
 GRID = plane_grid(40)
@@ -23,7 +26,7 @@ st.caption(
 )
 
 if f"{PREFIX}defaults" not in st.session_state:
-    st.session_state[f"{PREFIX}defaults"] = seed_from_query(PREFIX)
+    st.session_state[f"{PREFIX}defaults"] = config_from_link()
 with st.sidebar:
     config = experiment_ui(st.session_state[f"{PREFIX}defaults"], PREFIX)
 if config is None:

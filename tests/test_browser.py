@@ -50,3 +50,17 @@ def test_playground_slider_change_redraws(browser):
         assert page.get_by_text("Trained 20 epochs").count() == 1
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "playground_after.png"), full_page=True)
+
+
+def test_activation_lab_direct_link_renders_behind_the_router(browser):
+    """A first request straight to a page's URL still gets the router, its page config and sidebar."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app() as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 2600})
+        page.goto(url + "/activation_lab")
+        wait_for_script(page)
+        page.wait_for_selector("h1:has-text('Activation Lab')")
+        wait_for_count(page, CHARTS, 3 * 2 + 2)  # curve + boundary per activation, then loss and gradients
+        assert page.locator("[data-testid='stSidebarNav'] a").count() == 2  # our navigation, not the folder's
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "activation_lab.png"))

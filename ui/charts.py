@@ -27,7 +27,7 @@ def history_frame(history: History) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def loss_chart(history: History, total_epochs: int, height: int = 260) -> alt.Chart:
+def loss_chart(history: History, total_epochs: int, height: int = 320) -> alt.Chart:
     """Train and test loss against epoch; the x axis spans the whole run so it grows while training."""
     data = history_frame(history)
     return (
@@ -43,7 +43,7 @@ def loss_chart(history: History, total_epochs: int, height: int = 260) -> alt.Ch
     )
 
 
-def accuracy_chart(history: History, total_epochs: int, height: int = 200) -> alt.Chart:
+def accuracy_chart(history: History, total_epochs: int, height: int = 260) -> alt.Chart:
     """Train and test accuracy against epoch."""
     data = history_frame(history)
     return (
@@ -64,7 +64,8 @@ def decision_boundary_chart(
     probability: np.ndarray,
     points: pd.DataFrame,
     class_names: tuple[str, str],
-    size: int = 380,
+    size: int = 340,
+    legend: bool = True,
 ) -> alt.LayerChart:
     """Heatmap of P(class 1) over the plane with the data points on top.
 
@@ -73,6 +74,8 @@ def decision_boundary_chart(
         probability: (R, R) probability of class 1, rows = x2.
         points: columns x1, x2, label (class name), split ("train"/"test").
         class_names: names of class 0 and class 1, for the legend.
+        size: side of the square plot area in pixels.
+        legend: draw the legends (off for small multiples).
     """
     step = float(grid.xs[1] - grid.xs[0])
     gx, gy = np.meshgrid(grid.xs, grid.ys)
@@ -82,6 +85,7 @@ def decision_boundary_chart(
     domain = [float(grid.xs[0] - step / 2), float(grid.xs[-1] + step / 2)]
     x = alt.X("x1:Q", title="x1", scale=alt.Scale(domain=domain, nice=False))
     y = alt.Y("x2:Q", title="x2", scale=alt.Scale(domain=domain, nice=False))
+    shown = alt.Legend(titleOrient="left") if legend else None
     heat = (
         alt.Chart(cells)
         .mark_rect(opacity=0.6, strokeWidth=0)
@@ -96,6 +100,7 @@ def decision_boundary_chart(
                 scale=alt.Scale(
                     domain=[0, 0.5, 1], range=[CLASS_COLOURS[0], "#e8eaed", CLASS_COLOURS[1]], interpolate="rgb"
                 ),
+                legend=shown,
             ),
             tooltip=[alt.Tooltip("p:Q", title=f"P({class_names[1]})", format=".2f")],
         )
@@ -107,19 +112,28 @@ def decision_boundary_chart(
             x=x,
             y=y,
             fill=alt.Fill(
-                "label:N", title="class", scale=alt.Scale(domain=list(class_names), range=list(CLASS_COLOURS))
+                "label:N", title="class", scale=alt.Scale(domain=list(class_names), range=list(CLASS_COLOURS)),
+                legend=shown,
             ),
             stroke=alt.Stroke(
-                "split:N", title="points", scale=alt.Scale(domain=["train", "test"], range=["white", "black"])
+                "split:N", title="points", scale=alt.Scale(domain=["train", "test"], range=["white", "black"]),
+                legend=shown,
             ),
-            shape=alt.Shape("split:N", scale=alt.Scale(domain=["train", "test"], range=["circle", "diamond"])),
+            shape=alt.Shape(
+                "split:N", scale=alt.Scale(domain=["train", "test"], range=["circle", "diamond"]), legend=shown
+            ),
             tooltip=["label", "split", alt.Tooltip("x1:Q", format=".2f"), alt.Tooltip("x2:Q", format=".2f")],
         )
     )
-    return alt.layer(heat, dots).properties(width=size, height=size, title="Decision boundary")
+    # Streamlit gives the whole chart (title, axes and legends included) the width and height set
+    # here, so add their room to keep the plot area square.
+    chart = alt.layer(heat, dots).properties(
+        width=size + 50, height=size + (150 if legend else 70), title="Decision boundary"
+    )
+    return chart.configure_legend(orient="bottom", direction="horizontal") if legend else chart
 
 
-def gradient_norm_chart(history: History, layer_names: list[str], height: int = 240) -> alt.Chart:
+def gradient_norm_chart(history: History, layer_names: list[str], height: int = 300) -> alt.Chart:
     """Per-layer gradient L2 norm against epoch on a log scale (vanishing gradients sit low)."""
     norms = np.asarray(history.grad_norms)  # (epochs, layers)
     epochs = np.arange(1, len(norms) + 1)

@@ -14,10 +14,10 @@ import streamlit as st
 
 from models.config import ExperimentConfig
 from models.datasets import Dataset, load_dataset
-from models.engine import TrainResult, train
+from models.engine import TrainResult, train_many
 from models.keras_datasets import DatasetUnavailable
 
-MAX_RUNS = 16  # trained models kept per session; the oldest is dropped first
+MAX_RUNS = 32  # trained models kept per session; the oldest is dropped first
 _RUNS = "trained_runs"
 
 
@@ -52,41 +52,63 @@ def dataset_or_error(config: ExperimentConfig) -> Dataset | None:
         return None
 
 
+def _progress_text(label: str, partials: list[TrainResult], epochs: int) -> tuple[float, str]:
+    epoch = max(len(p.history) for p in partials)
+    parts = []
+    for p in partials:
+        name = p.config.activation if len(partials) > 1 else "train loss"
+        loss = f"{p.history.train_loss[-1]:.4f}" if len(p.history) else "-"
+        parts.append(f"{name} {'diverged' if p.status == 'diverged' else loss}")
+    return epoch / epochs, f"{label}: epoch {epoch}/{epochs} · " + ", ".join(parts)
+
+
+def train_together(
+    configs: list[ExperimentConfig],
+    label: str = "Training",
+    on_update: Callable[[list[TrainResult]], None] | None = None,
+    updates: int = 20,
+) -> list[TrainResult] | None:
+    """Results for `configs`: from this session's store, the missing ones trained now side by side.
+
+    Args:
+        configs: what to train; they must share data, seed, batch size and epochs.
+        label: text beside the progress bar.
+        on_update: redraws live charts; called about `updates` times during training.
+        updates: how many times to call `on_update`.
+
+    Returns:
+        One result per config (also stored), or None when the data could not be loaded.
+    """
+    missing = [c for c in configs if c.key() not in runs()]
+    if missing:
+        dataset = dataset_or_error(missing[0])
+        if dataset is None:
+            return None
+        epochs = missing[0].epochs
+        bar = st.progress(0.0, text=f"{label}: compiling...")
+        every = max(1, epochs // updates)
+
+        def report(partials: list[TrainResult]) -> None:
+            # Every Streamlit call here is also where a widget change interrupts the run.
+            fraction, text = _progress_text(label, partials, epochs)
+            bar.progress(fraction, text=text)
+            epoch = max(len(p.history) for p in partials)
+            if on_update is not None and epoch and (epoch % every == 0 or epoch == epochs):
+                on_update(partials)
+
+        for result in train_many(missing, dataset, on_epoch=report):
+            remember(result)
+        bar.empty()
+    return [runs()[c.key()] for c in configs]
+
+
 def train_live(
     config: ExperimentConfig,
     label: str = "Training",
     on_update: Callable[[TrainResult], None] | None = None,
     updates: int = 20,
 ) -> TrainResult | None:
-    """The run for `config`: from this session's store, or trained now with a progress bar.
-
-    Args:
-        config: what to train.
-        label: text beside the progress bar.
-        on_update: redraws live charts; called about `updates` times during training.
-        updates: how many times to call `on_update`.
-
-    Returns:
-        The result (also stored), or None when the data could not be loaded.
-    """
-    key = config.key()
-    if key in runs():
-        return runs()[key]
-    dataset = dataset_or_error(config)
-    if dataset is None:
-        return None
-    bar = st.progress(0.0, text=f"{label}: compiling...")
-    every = max(1, config.epochs // updates)
-
-    def report(partial: TrainResult) -> None:
-        # Every Streamlit call here is also where a widget change interrupts the run.
-        epoch = len(partial.history)
-        bar.progress(epoch / config.epochs, text=f"{label}: epoch {epoch}/{config.epochs}, "
-                     f"train loss {partial.history.train_loss[-1]:.4f}")
-        if on_update is not None and (epoch % every == 0 or epoch == config.epochs):
-            on_update(partial)
-
-    result = train(config, dataset, on_epoch=report)
-    bar.empty()
-    remember(result)
-    return result
+    """The run for `config`: from this session's store, or trained now with a progress bar."""
+    update = None if on_update is None else (lambda partials: on_update(partials[0]))
+    results = train_together([config], label, update, updates)
+    return None if results is None else results[0]

@@ -1,4 +1,8 @@
-"""Shared widget groups: each draws its widgets and returns plain values (an ExperimentConfig)."""
+"""Shared widget groups: each draws its widgets and returns plain values (an ExperimentConfig).
+
+Widgets take their starting values from `st.session_state` (seeded once from a default config), so
+a preset or an "open in Playground" button can set them with `apply_config` before they are drawn.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_defaults
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 BATCH_SIZES = (1, 2, 4, 8, 10, 16, 32, 64, 128, 256, 512)
 PENALTIES = (0.0, 1e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1)
+LOSS_LABELS = {"cross_entropy": "cross-entropy", "mse": "mean squared error"}
 
 DATASET_LABELS = {
     "circle": "Circle",
@@ -25,12 +30,34 @@ DATASET_LABELS = {
 }
 
 
-def _with_value(options: tuple, value) -> list:
-    """The option list with `value` added in order, so a shared link's odd value still shows."""
-    return sorted(set(options) | {value})
+def widget_state(config: ExperimentConfig, prefix: str) -> dict:
+    """The widget values (by key) that describe `config`; the inverse of `experiment_ui`."""
+    state = {
+        "dataset": config.dataset, "n_samples": min(max(config.n_samples, 50), 2000), "noise": config.noise,
+        "train_fraction": config.train_fraction, "seed": config.seed, "n_layers": len(config.hidden_layers),
+        "activation": config.activation, "optimizer": config.optimizer, "lr": config.learning_rate,
+        "batch": config.batch_size, "epochs": min(config.epochs, 500), "loss": config.loss, "l1": config.l1,
+        "l2": config.l2, "dropout": min(config.dropout, 0.8),
+    }
+    state |= {f"units_{i}": units for i, units in enumerate(config.hidden_layers)}
+    defaults = optimizer_defaults(config.optimizer) | dict(config.optimizer_options)
+    state |= {f"{config.optimizer}_{name}": value for name, value in defaults.items()}
+    return {prefix + key: value for key, value in state.items()}
 
 
-def seed_from_query(prefix: str) -> ExperimentConfig:
+def apply_config(config: ExperimentConfig, prefix: str) -> None:
+    """Set the widgets with `prefix` to show `config` on their next draw."""
+    st.session_state.update(widget_state(config, prefix))
+    st.session_state[f"{prefix}config"] = config
+
+
+def seed_widgets(config: ExperimentConfig, prefix: str) -> None:
+    """Give every widget without a value yet its value from `config` (first visit of a page)."""
+    for key, value in widget_state(config, prefix).items():
+        st.session_state.setdefault(key, value)
+
+
+def config_from_link() -> ExperimentConfig:
     """The config in the page URL (a shared link), or the default when the URL has none or a bad one."""
     try:
         return ExperimentConfig.from_query(dict(st.query_params))
@@ -39,30 +66,23 @@ def seed_from_query(prefix: str) -> ExperimentConfig:
         return ExperimentConfig()
 
 
-def data_ui(d: ExperimentConfig, prefix: str, datasets=POINT_DATASETS) -> dict:
+def _options_with_current(options: tuple, key: str) -> list:
+    """`options` plus the widget's current value, so a value from a link or preset still shows."""
+    return sorted(set(options) | {st.session_state[key]})
+
+
+def data_ui(prefix: str, datasets=POINT_DATASETS) -> dict:
     """Dataset, size, noise, split and seed controls; returns the matching config fields."""
     st.subheader("Data")
-    dataset = st.selectbox(
-        "Dataset",
-        datasets,
-        index=datasets.index(d.dataset) if d.dataset in datasets else 0,
-        format_func=DATASET_LABELS.get,
-        key=f"{prefix}dataset",
-    )
-    n_samples = st.slider("Samples", 50, 2000, min(max(d.n_samples, 50), 2000), 50, key=f"{prefix}n_samples")
-    noise = st.slider("Noise", 0.0, 0.5, d.noise, 0.05, key=f"{prefix}noise")
-    train_fraction = st.slider("Training share", 0.1, 0.9, d.train_fraction, 0.1, key=f"{prefix}train_fraction")
-    seed_key = f"{prefix}seed"
-    if seed_key not in st.session_state:
-        st.session_state[seed_key] = d.seed
-    st.button(
-        "Regenerate data",
-        key=f"{prefix}regenerate",
-        on_click=_bump,
-        args=(seed_key,),
-        help="New random data and new initial weights (increments the seed).",
-    )
-    seed = st.number_input("Seed", 0, 2**31 - 1, key=seed_key)
+    if st.session_state.get(f"{prefix}dataset") not in datasets:
+        st.session_state[f"{prefix}dataset"] = datasets[0]
+    dataset = st.selectbox("Dataset", datasets, format_func=DATASET_LABELS.get, key=f"{prefix}dataset")
+    n_samples = st.slider("Samples", 50, 2000, step=50, key=f"{prefix}n_samples")
+    noise = st.slider("Noise", 0.0, 0.5, step=0.05, key=f"{prefix}noise")
+    train_fraction = st.slider("Training share", 0.1, 0.9, step=0.1, key=f"{prefix}train_fraction")
+    st.button("Regenerate data", key=f"{prefix}regenerate", on_click=_bump, args=(f"{prefix}seed",),
+              help="New random data and new initial weights (increments the seed).")
+    seed = st.number_input("Seed", 0, 2**31 - 1, key=f"{prefix}seed")
     return dict(dataset=dataset, n_samples=n_samples, noise=noise, train_fraction=train_fraction, seed=int(seed))
 
 
@@ -70,78 +90,67 @@ def _bump(key: str) -> None:
     st.session_state[key] = int(st.session_state[key]) + 1
 
 
-def network_ui(d: ExperimentConfig, prefix: str) -> dict:
-    """Hidden layers, units per layer and activation."""
+def network_ui(prefix: str, with_activation: bool = True) -> dict:
+    """Hidden layers, units per layer and (optionally) the activation."""
     st.subheader("Network")
-    n_layers = st.slider("Hidden layers", 0, 10, len(d.hidden_layers), key=f"{prefix}n_layers")
+    n_layers = st.slider("Hidden layers", 0, 10, key=f"{prefix}n_layers")
     units = []
     for i in range(n_layers):
-        default = d.hidden_layers[i] if i < len(d.hidden_layers) else (d.hidden_layers[-1] if d.hidden_layers else 8)
-        units.append(st.slider(f"Units in layer {i + 1}", 1, 128, default, key=f"{prefix}units_{i}"))
-    names = list(ACTIVATIONS)
-    activation = st.selectbox(
-        "Activation",
-        names,
-        index=names.index(d.activation),
-        key=f"{prefix}activation",
-        help="\n\n".join(f"**{k}**: {v}" for k, v in ACTIVATIONS.items()),
-    )
-    st.caption(ACTIVATIONS[activation])
-    return dict(hidden_layers=tuple(units), activation=activation)
+        key = f"{prefix}units_{i}"
+        st.session_state.setdefault(key, st.session_state.get(f"{prefix}units_{i - 1}", 8))
+        units.append(st.slider(f"Units in layer {i + 1}", 1, 128, key=key))
+    fields = dict(hidden_layers=tuple(units))
+    if with_activation:
+        activation = st.selectbox(
+            "Activation", list(ACTIVATIONS), key=f"{prefix}activation",
+            help="\n\n".join(f"**{k}**: {v}" for k, v in ACTIVATIONS.items()),
+        )
+        st.caption(ACTIVATIONS[activation])
+        fields["activation"] = activation
+    return fields
 
 
-def training_ui(d: ExperimentConfig, prefix: str) -> dict:
+def training_ui(prefix: str) -> dict:
     """Optimiser with its own parameters, learning rate, batch size, epochs, loss and regularisation."""
     st.subheader("Training")
-    names = list(OPTIMIZERS)
-    optimizer = st.selectbox("Optimiser", names, index=names.index(d.optimizer), key=f"{prefix}optimizer")
+    optimizer = st.selectbox("Optimiser", list(OPTIMIZERS), key=f"{prefix}optimizer")
     st.caption(OPTIMIZERS[optimizer].description)
     options = {}
-    chosen = dict(d.optimizer_options) if optimizer == d.optimizer else {}
     defaults = optimizer_defaults(optimizer)
     if OPTIMIZERS[optimizer].tunable:
         with st.expander(f"{optimizer} parameters"):
             for name, low, high in OPTIMIZERS[optimizer].tunable:
-                value = float(min(max(chosen.get(name, defaults[name]), low), high))
-                picked = st.slider(
-                    name, float(low), float(high), value, key=f"{prefix}{optimizer}_{name}", format="%.4f"
-                )
+                key = f"{prefix}{optimizer}_{name}"
+                st.session_state.setdefault(key, float(min(max(defaults[name], low), high)))
+                picked = st.slider(name, float(low), float(high), key=key, format="%.4f")
                 if abs(picked - defaults[name]) > 1e-12:
                     options[name] = picked
-    lr = st.select_slider(
-        "Learning rate", _with_value(LEARNING_RATES, d.learning_rate), d.learning_rate, key=f"{prefix}lr"
-    )
-    batch = st.select_slider("Batch size", _with_value(BATCH_SIZES, d.batch_size), d.batch_size, key=f"{prefix}batch")
-    epochs = st.slider("Epochs", 1, 500, min(d.epochs, 500), key=f"{prefix}epochs")
-    loss = st.selectbox(
-        "Loss",
-        ("cross_entropy", "mse"),
-        index=("cross_entropy", "mse").index(d.loss),
-        key=f"{prefix}loss",
-        format_func={"cross_entropy": "cross-entropy", "mse": "mean squared error"}.get,
-    )
+    lr = st.select_slider("Learning rate", _options_with_current(LEARNING_RATES, f"{prefix}lr"), key=f"{prefix}lr")
+    batch = st.select_slider("Batch size", _options_with_current(BATCH_SIZES, f"{prefix}batch"), key=f"{prefix}batch")
+    epochs = st.slider("Epochs", 1, 500, key=f"{prefix}epochs")
+    loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key=f"{prefix}loss")
     with st.expander("Regularisation"):
-        l1 = st.select_slider("L1", _with_value(PENALTIES, d.l1), d.l1, key=f"{prefix}l1")
-        l2 = st.select_slider("L2", _with_value(PENALTIES, d.l2), d.l2, key=f"{prefix}l2")
-        dropout = st.slider("Dropout", 0.0, 0.8, min(d.dropout, 0.8), 0.05, key=f"{prefix}dropout")
-    return dict(
-        optimizer=optimizer,
-        optimizer_options=tuple(options.items()),
-        learning_rate=lr,
-        batch_size=batch,
-        epochs=epochs,
-        loss=loss,
-        l1=l1,
-        l2=l2,
-        dropout=dropout,
-    )
+        l1 = st.select_slider("L1", _options_with_current(PENALTIES, f"{prefix}l1"), key=f"{prefix}l1")
+        l2 = st.select_slider("L2", _options_with_current(PENALTIES, f"{prefix}l2"), key=f"{prefix}l2")
+        dropout = st.slider("Dropout", 0.0, 0.8, step=0.05, key=f"{prefix}dropout")
+    return dict(optimizer=optimizer, optimizer_options=tuple(options.items()), learning_rate=lr,
+                batch_size=batch, epochs=epochs, loss=loss, l1=l1, l2=l2, dropout=dropout)
 
 
-def experiment_ui(defaults: ExperimentConfig, prefix: str, datasets=POINT_DATASETS) -> ExperimentConfig | None:
-    """All experiment controls; the config they describe, or None after showing why it is invalid."""
-    fields = {**data_ui(defaults, prefix, datasets), **network_ui(defaults, prefix), **training_ui(defaults, prefix)}
+def experiment_ui(
+    defaults: ExperimentConfig, prefix: str, datasets=POINT_DATASETS, with_activation: bool = True
+) -> ExperimentConfig | None:
+    """All experiment controls; the config they describe, or None after showing why it is invalid.
+
+    The last valid config is remembered under `{prefix}config`: Streamlit forgets the values of
+    widgets on pages not shown, so coming back to a page restores them from it.
+    """
+    seed_widgets(st.session_state.get(f"{prefix}config", defaults), prefix)
+    fields = {**data_ui(prefix, datasets), **network_ui(prefix, with_activation), **training_ui(prefix)}
     try:
-        return defaults.replace(**fields)
+        config = defaults.replace(**fields)
+        st.session_state[f"{prefix}config"] = config
+        return config
     except ConfigError as err:
         st.error(f"These settings cannot be trained: {err}")
         return None

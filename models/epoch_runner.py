@@ -1,0 +1,118 @@
+"""One compiled call per epoch that trains one or several models side by side on the same batches.
+
+`model.fit` pays Python and tf.data overhead on every step, which dominates on the tiny networks
+this dashboard trains. Here a `tf.function` runs every step of an epoch in a graph loop and then
+evaluates the full train and test sets, so Python is visited once per epoch. Several models (e.g.
+one per activation) share the loop, the batches and a single compile; each model's steps are timed
+in the graph so the wall time per epoch can still be reported per model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models.builders import weight_layers
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one epoch produced for one model."""
+
+    grad_norms: np.ndarray  # (weight layers,) mean per-step gradient L2 norm
+    train_loss: float  # mean loss on the whole training set after the epoch
+    train_acc: float  # accuracy on the training set, 0..1
+    test_loss: float  # mean loss on the test set
+    test_acc: float  # accuracy on the test set, 0..1
+    step_seconds: float  # time spent in this model's training steps during the epoch
+    weights: np.ndarray  # (P,) flattened trainable weights after the epoch
+
+
+class EpochRunner:
+    """Compiled epoch loop for a list of (model, optimiser, per-sample loss) members."""
+
+    def __init__(self, models: list[keras.Model], optimizers: list, loss_fns: list, jit_compile: bool = False):
+        self.models, self.optimizers, self.loss_fns = models, optimizers, loss_fns
+        self._groups = [_layer_groups(m) for m in models]
+        # Timing members inside the graph needs the Timestamp op, which XLA lacks; one member is
+        # timed from Python instead.
+        self._time_in_graph = len(models) > 1
+        if self._time_in_graph and jit_compile:
+            raise ValueError("Several models in one loop are timed in the graph, which XLA cannot compile.")
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.build(model.trainable_variables)
+        self._run = tf.function(self._epoch, jit_compile=jit_compile, reduce_retracing=True)
+
+    def _step(self, k: int, xb, yb, weights):
+        """One gradient step of member k; returns its per-layer gradient norms."""
+        model, variables = self.models[k], self.models[k].trainable_variables
+        with tf.GradientTape() as tape:
+            per = self.loss_fns[k](yb, model(xb, training=True))
+            loss = tf.reduce_sum(per * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+            loss += tf.add_n([tf.constant(0.0)] + list(model.losses))
+        grads = tape.gradient(loss, variables)
+        self.optimizers[k].apply(grads, variables)
+        return [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in g])) for g in self._groups[k]]
+
+    def _timed_steps(self, xb, yb, wb):
+        """One step of every member in turn, each timed between two graph timestamps."""
+        stamp, norms, times = tf.timestamp(), [], []
+        for k in range(len(self.models)):
+            with tf.control_dependencies([stamp]):  # member k starts after member k-1 finished
+                norms += self._step(k, xb, yb, wb)
+            # Reading the weights orders the stamp after this member's optimiser update.
+            done = [tf.reduce_sum(v.value) for v in self.models[k].trainable_variables]
+            with tf.control_dependencies(done):
+                new_stamp = tf.timestamp()
+            times.append(new_stamp - stamp)
+            stamp = new_stamp
+        return norms, times
+
+    def _epoch(self, x, y, batches, mask, x_test, y_test):
+        # batches: (steps, batch) indices into x; mask: (steps, batch), 0 marks padding.
+        n_layers = sum(len(g) for g in self._groups)
+        grad_sums = tf.zeros([n_layers])
+        seconds = tf.zeros([len(self.models)], tf.float64)
+        for step in tf.range(tf.shape(batches)[0]):
+            xb, yb, wb = tf.gather(x, batches[step]), tf.gather(y, batches[step]), mask[step]
+            if self._time_in_graph:
+                norms, times = self._timed_steps(xb, yb, wb)
+                seconds += tf.stack(times)
+            else:
+                norms = [n for k in range(len(self.models)) for n in self._step(k, xb, yb, wb)]
+            grad_sums += tf.stack(norms)
+        outputs = [grad_sums / tf.cast(tf.shape(batches)[0], tf.float32), seconds]
+        for k, model in enumerate(self.models):
+            for xs, ys in ((x, y), (x_test, y_test)):
+                probs = model(xs, training=False)
+                correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), ys)
+                outputs += [tf.reduce_mean(self.loss_fns[k](ys, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))]
+            outputs.append(tf.concat([tf.reshape(v, [-1]) for v in model.trainable_variables], axis=0))
+        return outputs
+
+    def run_epoch(self, x, y, batches, mask, x_test, y_test) -> list[EpochStats]:
+        """Train every member for one epoch on the same batches; one EpochStats per member."""
+        start = time.perf_counter()
+        out = [np.asarray(t) for t in self._run(x, y, batches, mask, x_test, y_test)]
+        grad_means, seconds, rest = out[0], out[1], out[2:]
+        if not self._time_in_graph:
+            seconds = [time.perf_counter() - start] * len(self.models)  # includes the evaluation
+        stats, offset = [], 0
+        for k, groups in enumerate(self._groups):
+            tr_loss, tr_acc, te_loss, te_acc, weights = rest[5 * k : 5 * k + 5]
+            norms = grad_means[offset : offset + len(groups)]
+            offset += len(groups)
+            stats.append(EpochStats(norms, float(tr_loss), float(tr_acc), float(te_loss), float(te_acc),
+                                    float(seconds[k]), weights))
+        return stats
+
+
+def _layer_groups(model: keras.Model) -> list[list[int]]:
+    """For each weight layer, the indices of its variables in `model.trainable_variables`."""
+    variables = model.trainable_variables
+    ids = [{id(w) for w in layer.trainable_weights} for layer in weight_layers(model)]
+    return [[i for i, v in enumerate(variables) if id(v) in group] for group in ids]
