@@ -17,6 +17,7 @@ PAGES = {
     ],
     "Compare": [
         st.Page("pages/activation_lab.py", title="Activation Lab", icon=":material/compare:"),
+        st.Page("pages/loss_landscape.py", title="Loss Landscape", icon=":material/landscape:"),
     ],
 }
 

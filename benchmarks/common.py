@@ -38,9 +38,9 @@ def best_of(fn: Callable[[], object], repeats: int = 1) -> float:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = f"{'benchmark':38} {'baseline':34} {'base s':>8} {'ours s':>8} {'ratio':>7} {'target':>7}  ok"
+    header = f"{'benchmark':46} {'baseline':34} {'base s':>8} {'ours s':>8} {'ratio':>7} {'target':>7}  ok"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r.name:38} {r.baseline:34} {r.baseline_s:8.2f} {r.ours_s:8.2f} {r.ratio:6.1f}x {r.target:6.1f}x  "
+        print(f"{r.name:46} {r.baseline:34} {r.baseline_s:8.2f} {r.ours_s:8.2f} {r.ratio:6.1f}x {r.target:6.1f}x  "
               f"{'yes' if r.ok else 'NO'}{'  ' + r.note if r.note else ''}")

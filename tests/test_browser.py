@@ -64,3 +64,25 @@ def test_activation_lab_direct_link_renders_behind_the_router(browser):
         assert page.locator("[data-testid='stSidebarNav'] a").count() == 2  # our navigation, not the folder's
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "activation_lab.png"))
+
+
+LANDSCAPE_VIEWS = ("1D interpolation", "2D surface", "Training path", "Optimisers compared", "Sharpness",
+                   "Optimiser race")
+
+
+def test_loss_landscape_every_view(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app() as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 1800})
+        page.goto(url + "/loss_landscape")
+        wait_for_script(page)
+        page.wait_for_selector("text=No trained model yet")
+        page.get_by_role("button", name="Train").click()
+        page.wait_for_selector("text=Model to explore", timeout=180_000)
+        for i, view in enumerate(LANDSCAPE_VIEWS):
+            page.get_by_text(view, exact=True).click()
+            page.wait_for_timeout(500)
+            wait_for_script(page)
+            wait_for_count(page, CHARTS, 0 if view == "Sharpness" else 1)
+            assert page.locator("[data-testid='stException']").count() == 0, view
+            page.screenshot(path=str(ARTIFACTS / f"loss_landscape_{i}.png"))

@@ -112,3 +112,32 @@ def train_live(
     update = None if on_update is None else (lambda partials: on_update(partials[0]))
     results = train_together([config], label, update, updates)
     return None if results is None else results[0]
+
+
+def _memo_store() -> OrderedDict:
+    return st.session_state.setdefault("_memo", OrderedDict())
+
+
+def memoised(key: tuple) -> bool:
+    """Whether `memo` already holds a result for `key`."""
+    return key in _memo_store()
+
+
+def memo(key: tuple, compute: Callable[[], object]):
+    """Session-level cache for results computed from this session's models (not picklable, so
+    not st.cache_data); keyed by the model's config key and the view's settings."""
+    store = _memo_store()
+    if key not in store:
+        store[key] = compute()
+        while len(store) > 64:
+            store.popitem(last=False)
+    return store[key]
+
+
+def run_label(result: TrainResult) -> str:
+    """A short human description of a trained run."""
+    c = result.config
+    layers = f"conv {list(c.conv_filters)} + dense {list(c.hidden_layers)}" if c.architecture == "cnn" else (
+        f"dense {list(c.hidden_layers)}")
+    return (f"{c.dataset} · {c.architecture} {layers} · {c.activation} · {c.optimizer} lr {c.learning_rate:g} · "
+            f"batch {c.batch_size} · {len(result.history)} epochs")

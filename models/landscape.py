@@ -1,0 +1,190 @@
+"""Loss landscapes of a trained model: 1D interpolations, 2D filter-normalised surfaces, PCA planes
+of training trajectories and the sharpest Hessian direction (Li et al. 2018, "Visualizing the Loss
+Landscape of Neural Nets").
+
+Every landscape point is a weight vector origin + a * d1 + b * d2. `SurfaceEvaluator` evaluates a
+whole chunk of points in one compiled call: the weights are built inside the graph and the model is
+run with `stateless_call`, so no point pays for `set_weights` + `evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models.engine import per_sample_loss
+
+
+def weight_shapes(model: keras.Model) -> list[tuple[int, ...]]:
+    """Shapes of the trainable variables, in the order of the flattened weight vectors."""
+    return [tuple(v.shape) for v in model.trainable_variables]
+
+
+def split_flat(flat, shapes: list[tuple[int, ...]]) -> list:
+    """Cut a flat weight vector (numpy or tensor) into the variables' shapes."""
+    out, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        part = flat[offset : offset + size]
+        out.append(tf.reshape(part, shape) if isinstance(part, tf.Tensor) else np.reshape(part, shape))
+        offset += size
+    return out
+
+
+def filter_norms(w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """L2 norm of each filter/neuron of a kernel, keeping dims so it broadcasts against `w`."""
+    return np.sqrt(np.sum(np.square(w), axis=axes, keepdims=True))
+
+
+def random_direction(model: keras.Model, weights: np.ndarray, rng: np.random.Generator,
+                     filter_normalise: bool = True) -> np.ndarray:
+    """A Gaussian direction in weight space, filter-normalised as in Li et al.
+
+    Each filter (conv) or neuron (dense), i.e. each slice along a kernel's last axis, is rescaled to
+    the norm of the matching slice of `weights`; 1-D parameters (biases) are zeroed.
+
+    Returns:
+        (P,) float32 direction, same layout as `weights`.
+    """
+    parts = []
+    for w in split_flat(weights, weight_shapes(model)):
+        d = rng.standard_normal(w.shape).astype("float32")
+        if filter_normalise:
+            if w.ndim < 2:
+                d = np.zeros_like(d)
+            else:
+                axes = tuple(range(w.ndim - 1))  # every axis but the output-unit axis
+                d *= filter_norms(w, axes) / (filter_norms(d, axes) + 1e-10)
+        parts.append(d.ravel())
+    return np.concatenate(parts).astype("float32")
+
+
+class SurfaceEvaluator:
+    """Loss and accuracy of `model`'s architecture at many weight vectors, on fixed data."""
+
+    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str, n_classes: int):
+        self.model, self.shapes = model, weight_shapes(model)
+        self.x, self.y = tf.constant(x), tf.constant(y)
+        self.loss_fn = per_sample_loss(loss, n_classes)
+        self._non_trainable = [v.value for v in model.non_trainable_variables]
+        self._evaluate = tf.function(self._chunk, reduce_retracing=True)
+
+    def loss_and_accuracy(self, flat: tf.Tensor) -> tf.Tensor:
+        """[mean loss, accuracy] of the model with flat weights `flat` (a tensor)."""
+        probs, _ = self.model.stateless_call(split_flat(flat, self.shapes), self._non_trainable, self.x,
+                                             training=False)
+        correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), self.y)
+        return tf.stack([tf.reduce_mean(self.loss_fn(self.y, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))])
+
+    def _chunk(self, origin, directions, coords):
+        # origin (P,), directions (D, P), coords (K, D) -> (K, 2) [loss, accuracy]
+        points = origin[None, :] + tf.matmul(coords, directions)  # (K, P)
+        return tf.map_fn(self.loss_and_accuracy, points, fn_output_signature=tf.float32, parallel_iterations=4)
+
+    def evaluate(self, origin: np.ndarray, directions: np.ndarray, coords: np.ndarray, chunk: int = 128) -> np.ndarray:
+        """Loss and accuracy at origin + coords @ directions; returns (K, 2)."""
+        return np.concatenate(list(self.iter_chunks(origin, directions, coords, chunk)))
+
+    def iter_chunks(self, origin, directions, coords, chunk: int = 128) -> Iterator[np.ndarray]:
+        """Like `evaluate`, one (<= chunk, 2) block at a time so callers can report progress or stop."""
+        origin = tf.constant(origin, tf.float32)
+        directions = tf.constant(np.atleast_2d(directions), tf.float32)
+        coords = np.asarray(coords, dtype="float32").reshape(len(coords), -1)
+        for start in range(0, len(coords), chunk):
+            yield self._evaluate(origin, directions, tf.constant(coords[start : start + chunk])).numpy()
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A 2D slice of weight space: origin + a * directions[0] + b * directions[1]."""
+
+    origin: np.ndarray  # (P,)
+    directions: np.ndarray  # (2, P)
+    explained: tuple[float, float] | None = None  # PCA explained-variance ratio of each direction
+    path: np.ndarray | None = None  # (T, 2) coordinates of a projected trajectory, if any
+
+
+def grid_coords(a_range: tuple[float, float], b_range: tuple[float, float], resolution: int):
+    """Axis values and the (R*R, 2) grid of (a, b) coordinates, row-major with b along rows."""
+    a = np.linspace(*a_range, resolution, dtype="float32")
+    b = np.linspace(*b_range, resolution, dtype="float32")
+    ga, gb = np.meshgrid(a, b)
+    return a, b, np.stack([ga.ravel(), gb.ravel()], axis=1)
+
+
+def pca_plane(snapshots: list[np.ndarray], centre: np.ndarray) -> Plane:
+    """The plane of the first two principal directions of (snapshot - centre), with the path on it.
+
+    Following Li et al., the trajectory's own PCA plane shows the path with the least distortion;
+    the directions are orthonormal, so projecting is a dot product.
+    """
+    deltas = np.stack(snapshots) - centre[None, :]  # (T, P)
+    _, s, vt = np.linalg.svd(deltas, full_matrices=False)
+    directions = vt[:2].astype("float32")
+    if len(directions) < 2:  # a single-step path spans one direction only
+        directions = np.vstack([directions, np.zeros_like(directions)])
+    variance = s**2 / max(float(np.sum(s**2)), 1e-30)
+    explained = (float(variance[0]), float(variance[1]) if len(variance) > 1 else 0.0)
+    return Plane(centre.astype("float32"), directions, explained, deltas @ directions.T)
+
+
+def path_range(path: np.ndarray, margin: float = 0.25) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges that hold the whole path with `margin` (a share of its extent) around it."""
+    lo, hi = path.min(axis=0), path.max(axis=0)
+    pad = np.maximum((hi - lo) * margin, 1e-3)
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def top_hessian_eigenvalue(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weights: np.ndarray,
+                           iterations: int = 30, seed: int = 0) -> float:
+    """Largest-magnitude Hessian eigenvalue of `loss_of_flat` at `weights`, by power iteration.
+
+    Only Hessian-vector products are formed (double backprop), never the Hessian itself.
+    """
+    w = tf.constant(weights, tf.float32)
+
+    @tf.function
+    def hvp(v):
+        with tf.GradientTape() as outer:
+            outer.watch(w)
+            with tf.GradientTape() as inner:
+                inner.watch(w)
+                loss = loss_of_flat(w)
+            grad = inner.gradient(loss, w)
+            directional = tf.reduce_sum(grad * v)
+        return outer.gradient(directional, w)
+
+    v = np.random.default_rng(seed).standard_normal(weights.shape).astype("float32")
+    v = tf.constant(v / np.linalg.norm(v))
+    eigenvalue = 0.0
+    for _ in range(iterations):
+        hv = hvp(v)
+        eigenvalue = float(tf.reduce_sum(v * hv))  # Rayleigh quotient with the unit vector v
+        norm = float(tf.norm(hv))
+        if norm == 0.0:
+            break
+        v = hv / norm
+    return eigenvalue
+
+
+def project(plane: Plane, snapshots: list[np.ndarray]) -> np.ndarray:
+    """Coordinates (T, 2) of weight vectors on an orthonormal plane (e.g. a PCA plane)."""
+    return (np.stack(snapshots) - plane.origin[None, :]) @ plane.directions.T
+
+
+def shared_pca_plane(paths: list[list[np.ndarray]]) -> Plane:
+    """One PCA plane for several training paths that start from the same weights.
+
+    The plane is centred on the shared starting point, so every path starts at (0, 0).
+    """
+    centre = paths[0][0]
+    return pca_plane([w for path in paths for w in path], centre)
+
+
+def loss_function(evaluator: SurfaceEvaluator) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The evaluator's mean loss as a function of the flat weights (for Hessian products)."""
+    return lambda flat: evaluator.loss_and_accuracy(flat)[0]
