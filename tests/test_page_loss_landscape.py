@@ -34,7 +34,9 @@ def test_models_of_the_session_are_offered(landscape):
 
 
 def test_interpolation_view(landscape):
-    assert _view(landscape, "1D interpolation", ll_alpha_n=11) == ["Loss along the line from initial to trained weights"]
+    assert _view(landscape, "1D interpolation", ll_alpha_n=11) == [
+        "Loss along the line from initial to trained weights"
+    ]
 
 
 def test_surface_view_on_a_tiny_grid(landscape):
@@ -43,7 +45,9 @@ def test_surface_view_on_a_tiny_grid(landscape):
 
 def test_path_and_optimiser_views(landscape):
     assert _view(landscape, "Training path", ll_path_res=11) == ["Training path on its own PCA plane"]
-    assert _view(landscape, "Optimisers compared", ll_opt_res=11) == ["Optimisers from the same start, on one shared plane"]
+    assert _view(landscape, "Optimisers compared", ll_opt_res=11) == [
+        "Optimisers from the same start, on one shared plane"
+    ]
     assert len(landscape.dataframe[0].value) == 3
 
 
