@@ -19,6 +19,9 @@ PAGES = {
         st.Page("pages/activation_lab.py", title="Activation Lab", icon=":material/compare:"),
         st.Page("pages/loss_landscape.py", title="Loss Landscape", icon=":material/landscape:"),
     ],
+    "Look inside": [
+        st.Page("pages/feature_hierarchy.py", title="Feature Hierarchy", icon=":material/layers:"),
+    ],
 }
 
 

@@ -61,7 +61,8 @@ def test_activation_lab_direct_link_renders_behind_the_router(browser):
         wait_for_script(page)
         page.wait_for_selector("h1:has-text('Activation Lab')")
         wait_for_count(page, CHARTS, 3 * 2 + 2)  # curve + boundary per activation, then loss and gradients
-        assert page.locator("[data-testid='stSidebarNav'] a").count() == 2  # our navigation, not the folder's
+        nav = page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()
+        assert "Playground" in nav and "dashboard" not in nav  # our navigation, not the pages/ folder's
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "activation_lab.png"))
 
@@ -86,3 +87,21 @@ def test_loss_landscape_every_view(browser):
             wait_for_count(page, CHARTS, 0 if view == "Sharpness" else 1)
             assert page.locator("[data-testid='stException']").count() == 0, view
             page.screenshot(path=str(ARTIFACTS / f"loss_landscape_{i}.png"))
+
+
+HIERARCHY_VIEWS = ("Kernels", "Feature maps", "Activation maximisation", "Attribution", "Filmstrip")
+
+
+def test_feature_hierarchy_every_view(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app() as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 2000})
+        page.goto(url + "/feature_hierarchy")
+        wait_for_script(page)
+        for i, view in enumerate(HIERARCHY_VIEWS):
+            page.get_by_text(view, exact=True).click()
+            page.wait_for_timeout(500)
+            wait_for_script(page)
+            page.wait_for_selector("[data-testid='stMain'] img", timeout=180_000)
+            assert page.locator("[data-testid='stException']").count() == 0, view
+            page.screenshot(path=str(ARTIFACTS / f"feature_hierarchy_{i}.png"))

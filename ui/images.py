@@ -54,3 +54,35 @@ def unit_maps_image(maps: np.ndarray, columns: int = 8, factor: int = 3) -> np.n
     """
     tiles = np.stack([diverging_rgb(m[::-1]) for m in maps])
     return tile(np.stack([upscale(t, factor) for t in tiles]), columns)
+
+
+def to_rgb_uint8(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 1 or 3) floats in [0, 1] to (N, H, W, 3) uint8 (greyscale repeated)."""
+    images = np.clip(images, 0, 1)
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    return (images * 255).astype("uint8")
+
+
+def intensity_rgb(maps: np.ndarray) -> np.ndarray:
+    """(N, H, W) activations to dark-blue -> yellow images, each map on its own range."""
+    lo = maps.min(axis=(1, 2), keepdims=True)
+    hi = maps.max(axis=(1, 2), keepdims=True)
+    t = ((maps - lo) / np.maximum(hi - lo, 1e-12))[..., None]
+    dark, bright = np.array([20, 24, 82], dtype="float32"), np.array([250, 230, 60], dtype="float32")
+    return (dark + (bright - dark) * t).astype("uint8")
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """An (H, W, 1|3) image in [0, 1] with an (H, W) heat map in [0, 1] blended on top in red-yellow."""
+    base = to_rgb_uint8(image[None])[0].astype("float32")
+    h = np.clip(heat / (heat.max() or 1.0), 0, 1)[..., None]
+    colour = np.concatenate([np.full_like(h, 255), 255 * h, np.zeros_like(h)], axis=-1)  # red -> yellow
+    weight = alpha * h
+    return (base * (1 - weight) + colour * weight).astype("uint8")
+
+
+def grid_image(images: np.ndarray, columns: int, size: int = 96) -> np.ndarray:
+    """Tile (N, h, w, 3) uint8 images, each upscaled (nearest neighbour) to about `size` pixels."""
+    factor = max(1, size // images.shape[1])
+    return tile(np.stack([upscale(im, factor) for im in images]), columns)
