@@ -38,7 +38,9 @@ def test_feature_maps_view_has_each_stage(hierarchy):
 
 def test_maximisation_view_per_stage_and_class(hierarchy):
     captions = _view(hierarchy, "Activation maximisation")
-    assert any(c.startswith("early (conv_1)") for c in captions) and any(c.startswith("late (conv_2)") for c in captions)
+    assert any(c.startswith("early (conv_1)") for c in captions) and any(
+        c.startswith("late (conv_2)") for c in captions
+    )
     assert any("circle, square, triangle, cross" in c for c in captions)
 
 
