@@ -21,6 +21,8 @@ PAGES = {
     ],
     "Look inside": [
         st.Page("pages/feature_hierarchy.py", title="Feature Hierarchy", icon=":material/layers:"),
+        st.Page("pages/forward_pass.py", title="Forward pass", icon=":material/arrow_forward:"),
+        st.Page("pages/backprop.py", title="Backpropagation", icon=":material/arrow_back:"),
     ],
 }
 

@@ -22,10 +22,11 @@ def activation_curve(name: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The activation and its derivative at `x`, the derivative by autodiff through Keras.
 
     Returns:
-        f(x) and f'(x), both shaped like x.
+        f(x) and f'(x), both shaped like x (float64 in, float64 out; anything else as float32).
     """
     fn = keras.activations.get(name)
-    z = tf.constant(np.asarray(x, dtype="float32"))
+    x = np.asarray(x)
+    z = tf.constant(x if x.dtype == np.float64 else x.astype("float32"))
     with tf.GradientTape() as tape:
         tape.watch(z)
         y = fn(z)

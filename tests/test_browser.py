@@ -105,3 +105,28 @@ def test_feature_hierarchy_every_view(browser):
             page.wait_for_selector("[data-testid='stMain'] img", timeout=180_000)
             assert page.locator("[data-testid='stException']").count() == 0, view
             page.screenshot(path=str(ARTIFACTS / f"feature_hierarchy_{i}.png"))
+
+
+def test_forward_pass_and_backprop_pages(browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app() as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 2400})
+        page.goto(url + "/?epochs=10&n_samples=200")  # the Playground trains a model to inspect
+        wait_for_script(page)
+        wait_for_count(page, CHARTS, 3)
+        page.get_by_role("link", name="Forward pass").click()
+        page.wait_for_selector("text=Prediction", timeout=120_000)
+        wait_for_script(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "forward_pass.png"))
+        page.get_by_role("link", name="Backpropagation").click()
+        page.wait_for_selector("text=went downhill", timeout=120_000)
+        wait_for_script(page)
+        page.screenshot(path=str(ARTIFACTS / "backprop_0.png"))
+        for i, view in enumerate(("Gradient flow during training", "Learning-rate range test"), start=1):
+            page.get_by_text(view, exact=True).click()
+            page.wait_for_timeout(500)
+            wait_for_script(page)
+            wait_for_count(page, CHARTS, 6 if i == 1 else 1)
+            assert page.locator("[data-testid='stException']").count() == 0, view
+            page.screenshot(path=str(ARTIFACTS / f"backprop_{i}.png"))

@@ -1,0 +1,93 @@
+"""Charts for the forward-pass and backpropagation pages."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+
+def value_strip_chart(values: np.ndarray, title: str, height: int = 230) -> alt.Chart:
+    """One dense layer's output: a bar per unit, blue positive and orange negative."""
+    data = pd.DataFrame({"unit": np.arange(len(values)), "value": values.astype("float64")})
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("unit:O", title="unit", axis=alt.Axis(labels=len(values) <= 40, labelAngle=0)),
+            y=alt.Y("value:Q", title="output"),
+            color=alt.condition(alt.datum.value >= 0, alt.value("#0877bd"), alt.value("#f59322")),
+            tooltip=["unit", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(height=height)
+    )
+
+
+def probability_chart(names: list[str], probabilities: np.ndarray, height: int = 280) -> alt.Chart:
+    """The softmax output: one bar per class, the predicted class highlighted."""
+    data = pd.DataFrame({"class": names, "probability": probabilities.astype("float64")})
+    best = names[int(np.argmax(probabilities))]
+    return (
+        alt.Chart(data, title="Softmax: probability of each class")
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.condition(alt.datum["class"] == best, alt.value("#0877bd"), alt.value("#9aa5b1")),
+            tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+        )
+        .properties(height=height)
+    )
+
+
+def series_chart(x: list | np.ndarray, series: dict[str, np.ndarray], title: str, y_title: str,
+                 log: bool = False, x_title: str = "epoch", height: int = 280) -> alt.Chart:
+    """Several named series over a shared x axis (e.g. one line per layer)."""
+    rows = [{"x": float(xi), "series": name, "y": float(max(v, 1e-12) if log else v)}
+            for name, values in series.items() for xi, v in zip(x, values, strict=False)]
+    return (
+        alt.Chart(pd.DataFrame(rows, columns=["x", "series", "y"]), title=title)
+        .mark_line(point=len(x) < 25)
+        .encode(
+            x=alt.X("x:Q", title=x_title),
+            y=alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log") if log else alt.Scale()),
+            color=alt.Color("series:N", title="layer", sort=list(series)),
+            tooltip=["series", alt.Tooltip("x:Q", title=x_title), alt.Tooltip("y:Q", format=".3g")],
+        )
+        .properties(height=height)
+    )
+
+
+def distribution_chart(epochs: list[int], quantiles: dict[str, np.ndarray], title: str,
+                       height: int = 170) -> alt.FacetChart:
+    """TensorBoard-style distributions: nested bands between quantile pairs over epochs, one panel per layer."""
+    rows = []
+    for name, q in quantiles.items():  # q: (epochs, 9) quantiles 0, 7, 16, 31, 50, 69, 84, 93, 100 %
+        for i, epoch in enumerate(epochs):
+            for band, (lo, hi) in enumerate(((0, 8), (1, 7), (2, 6), (3, 5))):
+                rows.append({"layer": name, "epoch": epoch, "band": band, "low": q[i, lo], "high": q[i, hi],
+                             "median": q[i, 4]})
+    data = pd.DataFrame(rows)
+    bands = alt.Chart().mark_area(opacity=0.25, color="#0877bd").encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("low:Q", title="value"), y2="high:Q", detail="band:N")
+    median = alt.Chart().mark_line(color="#0877bd").encode(x="epoch:Q", y="median:Q")
+    return (
+        alt.layer(bands, median, data=data)
+        .properties(width=220, height=height)
+        .facet(facet=alt.Facet("layer:N", title=None, sort=list(quantiles)), columns=4)
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float, float], height: int = 320):
+    """Smoothed loss against an exponentially growing learning rate, suggested range shaded."""
+    data = pd.DataFrame({"learning rate": rates, "loss": losses})
+    band = alt.Chart(pd.DataFrame({"low": [suggested[0]], "high": [suggested[1]]})).mark_rect(
+        opacity=0.15, color="#2ca02c").encode(x="low:Q", x2="high:Q")
+    line = alt.Chart(data).mark_line(color="#0877bd").encode(
+        x=alt.X("learning rate:Q", scale=alt.Scale(type="log"), title="learning rate (log)"),
+        y=alt.Y("loss:Q", title="smoothed training loss"),
+        tooltip=[alt.Tooltip("learning rate:Q", format=".2e"), alt.Tooltip("loss:Q", format=".4f")],
+    )
+    return alt.layer(band, line).properties(height=height, title="Learning-rate range test")
