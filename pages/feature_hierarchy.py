@@ -17,14 +17,13 @@ from models.features import (
     saliency,
     smoothgrad,
 )
-from models.image_io import ImageRejected, decode_image, fit_to_input
 from models.maximise import AscentConfig, maximise_classes, maximise_filters
 from models.pretrained import PRETRAINED, PretrainedUnavailable, load_pretrained, preprocess
 from models.registry import ACTIVATIONS, OPTIMIZERS
 from ui.images import grid_image, intensity_rgb, overlay, to_rgb_uint8
 from ui.routing import require_router
 from ui.session import memo, train_live
-from ui.widgets import DATASET_LABELS
+from ui.widgets import DATASET_LABELS, image_upload_ui
 
 require_router("pages/feature_hierarchy.py")
 
@@ -94,18 +93,9 @@ def pick_input() -> tuple[np.ndarray, int | None]:
     """An input image for the model: a test sample or a safe upload; returns it and its true class if known."""
     shape = tuple(model.input.shape[1:])
     left, right = st.columns([1, 2])
-    upload = right.file_uploader("Or upload an image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
-                                 key="fh_upload")
-    if upload is not None:
-        try:
-            decoded = decode_image(upload.getvalue())
-        except ImageRejected as err:
-            st.error(f"{err} Showing a dataset sample instead.")
-        else:
-            invert = shape[-1] == 1 and right.checkbox("Invert (dark ink on light paper)", True, key="fh_invert")
-            image, steps = fit_to_input(decoded.pixels, shape, invert)
-            right.caption("Preprocessing: " + "; ".join(list(decoded.steps) + steps) + ".")
-            return image, None
+    uploaded = image_upload_ui(right, shape, "fh_", label="Or upload an image")
+    if uploaded is not None:
+        return uploaded, None
     if result is None:
         from models.shapes import make_shapes
 

@@ -4,11 +4,11 @@ import numpy as np
 import streamlit as st
 
 from models.forward import ModelRejected, forward_trace, load_uploaded_model, top_predictions
-from models.image_io import ImageRejected, decode_image, fit_to_input
 from ui.backprop_charts import probability_chart, value_strip_chart
 from ui.images import grid_image, intensity_rgb, to_rgb_uint8
 from ui.routing import require_router
 from ui.session import memo, run_label, runs
+from ui.widgets import image_upload_ui
 
 require_router("pages/forward_pass.py")
 
@@ -53,18 +53,9 @@ def choose_input() -> np.ndarray | None:
         st.error(f"Inputs of shape {shape} cannot be drawn here; image (H, W, C) and 2D-point models can.")
         return None
     left, right = st.columns([1, 2])
-    upload = right.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
-                                 key="fp_image")
-    if upload is not None:
-        try:
-            decoded = decode_image(upload.getvalue())
-        except ImageRejected as err:
-            st.error(str(err))
-            return None
-        invert = shape[-1] == 1 and right.checkbox("Invert (dark ink on light paper)", True, key="fp_invert")
-        image, steps = fit_to_input(decoded.pixels, shape, invert)
-        right.markdown("**Preprocessing:** " + " → ".join(list(decoded.steps) + steps))
-        return image
+    uploaded = image_upload_ui(right, shape, "fp_")
+    if uploaded is not None:
+        return uploaded
     if result is None:
         st.info("Upload an image to send through the uploaded model.")
         return None

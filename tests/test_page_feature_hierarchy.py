@@ -59,4 +59,4 @@ def test_uploads_bad_and_good(hierarchy):
     Image.new("RGBA", (50, 40), (200, 10, 10, 128)).save(buf, format="PNG")
     hierarchy.get("file_uploader")[0].upload("red.png", buf.getvalue(), "image/png").run()
     assert_clean(hierarchy)
-    assert any("Preprocessing:" in c.value and "resized 50x40 -> 32x32" in c.value for c in hierarchy.caption)
+    assert any("Preprocessing:" in m.value and "resized 50x40 -> 32x32" in m.value for m in hierarchy.markdown)

@@ -154,3 +154,32 @@ def experiment_ui(
     except ConfigError as err:
         st.error(f"These settings cannot be trained: {err}")
         return None
+
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+
+
+def image_upload_ui(container, shape: tuple[int, int, int], prefix: str, label: str = "Upload an image"):
+    """An image uploader that returns the upload fitted to a model input, or None.
+
+    The file is decoded defensively; a refused file shows `st.error` with the reason and gives None.
+    The preprocessing steps (colour mode, resize, scaling, inversion for ink-on-paper digits) are
+    listed under the uploader.
+
+    Returns:
+        (H, W, C) float32 in [0, 1], or None when nothing usable was uploaded.
+    """
+    from models.image_io import ImageRejected, decode_image, fit_to_input
+
+    upload = container.file_uploader(label, type=IMAGE_TYPES, key=f"{prefix}upload")
+    if upload is None:
+        return None
+    try:
+        decoded = decode_image(upload.getvalue())
+    except ImageRejected as err:
+        st.error(str(err))
+        return None
+    invert = shape[-1] == 1 and container.checkbox("Invert (dark ink on light paper)", True, key=f"{prefix}invert")
+    image, steps = fit_to_input(decoded.pixels, shape, invert)
+    container.markdown("**Preprocessing:** " + " → ".join(list(decoded.steps) + steps))
+    return image
