@@ -2,7 +2,7 @@
 
 All requested filters of a layer are optimised together as one batch (image i for filter i), which
 costs about as much as a single image on small inputs. Regularisers keep the images natural: random
-jitter each step, a total-variation and an L2 penalty, and optionally a Fourier (decorrelated)
+jitter and rescaling each step, a total-variation and an L2 penalty, and optionally a Fourier (decorrelated)
 parameterisation that favours low frequencies.
 """
 
@@ -24,6 +24,7 @@ class AscentConfig:
     steps: int = 64  # gradient-ascent steps
     learning_rate: float = 0.1  # step size on the normalised gradient
     jitter: int = 2  # max pixels of random shift each step (0 = off)
+    scale: float = 0.1  # max relative random zoom in or out each step (0 = off)
     tv_weight: float = 0.05  # total-variation penalty: smoothness
     l2_weight: float = 0.01  # L2 penalty on the image: no runaway contrast
     fourier: bool = False  # optimise in a decorrelated Fourier basis instead of raw pixels
@@ -72,6 +73,13 @@ def _initial_params(n: int, shape, fourier: bool, rng: np.random.Generator):
     return rng.normal(0, 0.1, (n, h, w, c)).astype("float32")
 
 
+def _zoom(images, factor, shape):
+    """Rescale by `factor` about the centre, cropping or padding back to the input size."""
+    h, w, _ = shape
+    size = tf.cast(tf.round(tf.constant([h, w], tf.float32) * factor), tf.int32)
+    return tf.image.resize_with_crop_or_pad(tf.image.resize(images, size), h, w)
+
+
 def _penalty(images, config: AscentConfig):
     tv = tf.reduce_mean(tf.abs(images[:, 1:] - images[:, :-1]), axis=(1, 2, 3)) + tf.reduce_mean(
         tf.abs(images[:, :, 1:] - images[:, :, :-1]), axis=(1, 2, 3))
@@ -95,20 +103,22 @@ def maximise(score, input_shape: tuple[int, int, int], n: int, config: AscentCon
     params = tf.Variable(_initial_params(n, input_shape, config.fourier, rng))
     shifts = rng.integers(-config.jitter, config.jitter + 1, (config.steps, 2)) if config.jitter else np.zeros(
         (config.steps, 2), dtype=int)
+    zooms = rng.uniform(1 - config.scale, 1 + config.scale, config.steps).astype("float32")
 
     @tf.function
-    def step(shift):
+    def step(shift, zoom):
         with tf.GradientTape() as tape:
             images = _to_images(params, config.fourier, input_shape)
-            moved = tf.roll(images, shift, axis=[1, 2])  # jitter: features must survive small shifts
+            # Features must survive small shifts and zooms, which suppresses pixel-level noise patterns.
+            moved = _zoom(tf.roll(images, shift, axis=[1, 2]), zoom, input_shape)
             objective = tf.reduce_sum(score(moved) - _penalty(images, config))
         grads = tape.gradient(objective, params)
         # Normalise per image so every filter climbs at the same pace whatever its gradient scale.
         norm = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=list(range(1, grads.shape.rank)), keepdims=True))
         params.assign_add(config.learning_rate * grads / (norm + 1e-8))
 
-    for shift in shifts:
-        step(tf.constant(shift, tf.int32))
+    for shift, zoom in zip(shifts, zooms, strict=True):
+        step(tf.constant(shift, tf.int32), tf.constant(zoom))
     return _to_images(params, config.fourier, input_shape).numpy()
 
 

@@ -143,13 +143,14 @@ def view_feature_maps() -> None:
 
 
 def ascent_controls() -> AscentConfig:
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     steps = c1.slider("Steps", 16, 256, 64 if result is not None else 32, 16, key="fh_steps")
     tv = c2.select_slider("Smoothness (TV)", [0.0, 0.01, 0.05, 0.1, 0.3], 0.05, key="fh_tv")
     jitter = c3.slider("Jitter (px)", 0, 8, 2, key="fh_jitter")
-    fourier = c4.checkbox("Fourier parameterisation", False, key="fh_fourier",
+    scale = c4.select_slider("Zoom (±)", [0.0, 0.05, 0.1, 0.2], 0.1, key="fh_scale")
+    fourier = c5.checkbox("Fourier parameterisation", False, key="fh_fourier",
                           help="Optimise a 1/f-weighted spectrum instead of pixels: smoother, more natural images.")
-    return AscentConfig(steps=steps, tv_weight=tv, jitter=jitter, fourier=fourier)
+    return AscentConfig(steps=steps, tv_weight=tv, jitter=jitter, scale=scale, fourier=fourier)
 
 
 def view_maximisation() -> None:
@@ -169,9 +170,9 @@ def view_maximisation() -> None:
                                                                              ascent))
         st.image(grid_image(to_rgb_uint8(images), columns=len(class_names), size=96),
                  caption="What the network thinks each class looks like: " + ", ".join(class_names))
-    st.caption("Each image starts as noise and climbs the gradient of one filter's mean activation, with jitter, "
-               "a smoothness (total variation) and an L2 penalty keeping it natural. All filters of a layer are "
-               "optimised as one batch.")
+    st.caption("Each image starts as noise and climbs the gradient of one filter's mean activation, with random "
+               "shifts and zooms, a smoothness (total variation) and an L2 penalty keeping it natural. All filters "
+               "of a layer are optimised as one batch.")
 
 
 def view_attribution() -> None:
