@@ -11,8 +11,7 @@ import tensorflow as tf
 
 from models.activation_lab import activation_curve
 from models.builders import build_model, hidden_activation_layers, weight_layers
-from models.engine import TrainResult, epoch_batches, per_sample_loss, set_flat_weights
-from models.landscape import split_flat, weight_shapes
+from models.engine import TrainResult, epoch_batches, per_sample_loss, set_flat_weights, split_flat, weight_shapes
 from models.registry import make_optimizer
 
 

@@ -100,13 +100,26 @@ def flat_weights(model: keras.Model) -> np.ndarray:
     return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]).astype("float32")
 
 
+def weight_shapes(model: keras.Model) -> list[tuple[int, ...]]:
+    """Shapes of the trainable variables, in the order of the flattened weight vectors."""
+    return [tuple(v.shape) for v in model.trainable_variables]
+
+
+def split_flat(flat, shapes: list[tuple[int, ...]]) -> list:
+    """Cut a flat weight vector (numpy or tensor) into the variables' shapes."""
+    out, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        part = flat[offset : offset + size]
+        out.append(tf.reshape(part, shape) if isinstance(part, tf.Tensor) else np.reshape(part, shape))
+        offset += size
+    return out
+
+
 def set_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
     """Inverse of `flat_weights`."""
-    offset = 0
-    for v in model.trainable_variables:
-        size = int(np.prod(v.shape))
-        v.assign(np.reshape(flat[offset : offset + size], v.shape))
-        offset += size
+    for v, part in zip(model.trainable_variables, split_flat(flat, weight_shapes(model)), strict=True):
+        v.assign(part)
 
 
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -16,23 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.engine import per_sample_loss
-
-
-def weight_shapes(model: keras.Model) -> list[tuple[int, ...]]:
-    """Shapes of the trainable variables, in the order of the flattened weight vectors."""
-    return [tuple(v.shape) for v in model.trainable_variables]
-
-
-def split_flat(flat, shapes: list[tuple[int, ...]]) -> list:
-    """Cut a flat weight vector (numpy or tensor) into the variables' shapes."""
-    out, offset = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        part = flat[offset : offset + size]
-        out.append(tf.reshape(part, shape) if isinstance(part, tf.Tensor) else np.reshape(part, shape))
-        offset += size
-    return out
+from models.engine import per_sample_loss, split_flat, weight_shapes
 
 
 def filter_norms(w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from models.config import ExperimentConfig
-from models.engine import per_sample_loss, train
+from models.engine import per_sample_loss, split_flat, train, weight_shapes
 from models.landscape import (
     SurfaceEvaluator,
     grid_coords,
@@ -13,9 +13,7 @@ from models.landscape import (
     project,
     random_direction,
     shared_pca_plane,
-    split_flat,
     top_hessian_eigenvalue,
-    weight_shapes,
 )
 
 
