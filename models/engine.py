@@ -251,6 +251,7 @@ def _finish(results: list[TrainResult], status: str) -> list[TrainResult]:
     for result in results:
         if result.status == "running":
             result.status = status
-        # A diverged model holds NaN weights in Keras: put back its last finite state.
-        set_flat_weights(result.model, result.last_weights if result.last_weights is not None else result.snapshots[0])
+        elif result.status == "diverged":  # its Keras weights are NaN: put back the last finite state
+            last = result.last_weights if result.last_weights is not None else result.snapshots[0]
+            set_flat_weights(result.model, last)
     return results
