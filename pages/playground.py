@@ -47,8 +47,12 @@ boundary_col, curve_col = st.columns([1, 1], gap="large")
 boundary_slot, curve_slot = boundary_col.empty(), curve_col.empty()
 
 
+drawn_epochs: list[int] = []  # how far the charts on screen have got
+
+
 def draw(result: TrainResult) -> None:
     """Redraw the boundary and the loss curve; called live during training and once after."""
+    drawn_epochs.append(len(result.history))
     data = result.dataset
     prob = class_probability(result.model, GRID)
     boundary_slot.altair_chart(
@@ -60,7 +64,10 @@ def draw(result: TrainResult) -> None:
 result = train_live(config, label="Training", on_update=draw, updates=10)
 if result is None:
     st.stop()
-if len(result.history):
+# A run that completed was drawn at its last epoch by the live updates; a cached, diverged or
+# stopped run still needs its final state drawn.
+live_final = result.status == "completed" and drawn_epochs[-1:] == [len(result.history)]
+if len(result.history) and not live_final:
     draw(result)
 boundary_col.caption(
     "Background: the network's probability of the blue class at every point. Circles are training "
