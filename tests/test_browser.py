@@ -68,6 +68,16 @@ def test_activation_lab_direct_link_renders_behind_the_router(browser):
         page.screenshot(path=str(ARTIFACTS / "activation_lab.png"))
 
 
+def show_view(page, view: str, shot: str, ready) -> None:
+    """Pick `view` in the page's radio, wait for the rerun and for `ready(page)`, check, screenshot."""
+    page.get_by_text(view, exact=True).click()
+    page.wait_for_timeout(500)  # let the rerun start before waiting for it to end
+    wait_for_script(page)
+    ready(page)
+    assert page.locator("[data-testid='stException']").count() == 0, view
+    page.screenshot(path=str(ARTIFACTS / shot))
+
+
 LANDSCAPE_VIEWS = ("1D interpolation", "2D surface", "Training path", "Optimisers compared", "Sharpness",
                    "Optimiser race")
 
@@ -82,12 +92,8 @@ def test_loss_landscape_every_view(browser):
         page.get_by_role("button", name="Train").click()
         page.wait_for_selector("text=Model to explore", timeout=180_000)
         for i, view in enumerate(LANDSCAPE_VIEWS):
-            page.get_by_text(view, exact=True).click()
-            page.wait_for_timeout(500)
-            wait_for_script(page)
-            wait_for_count(page, CHARTS, 0 if view == "Sharpness" else 1)
-            assert page.locator("[data-testid='stException']").count() == 0, view
-            page.screenshot(path=str(ARTIFACTS / f"loss_landscape_{i}.png"))
+            charts = 0 if view == "Sharpness" else 1
+            show_view(page, view, f"loss_landscape_{i}.png", lambda p, n=charts: wait_for_count(p, CHARTS, n))
 
 
 HIERARCHY_VIEWS = ("Kernels", "Feature maps", "Activation maximisation", "Attribution", "Filmstrip")
@@ -100,12 +106,8 @@ def test_feature_hierarchy_every_view(browser):
         page.goto(url + "/feature_hierarchy")
         wait_for_script(page)
         for i, view in enumerate(HIERARCHY_VIEWS):
-            page.get_by_text(view, exact=True).click()
-            page.wait_for_timeout(500)
-            wait_for_script(page)
-            page.wait_for_selector("[data-testid='stMain'] img", timeout=180_000)
-            assert page.locator("[data-testid='stException']").count() == 0, view
-            page.screenshot(path=str(ARTIFACTS / f"feature_hierarchy_{i}.png"))
+            show_view(page, view, f"feature_hierarchy_{i}.png",
+                      lambda p: p.wait_for_selector("[data-testid='stMain'] img", timeout=180_000))
 
 
 def test_forward_pass_and_backprop_pages(browser):
@@ -124,10 +126,5 @@ def test_forward_pass_and_backprop_pages(browser):
         page.wait_for_selector("text=went downhill", timeout=120_000)
         wait_for_script(page)
         page.screenshot(path=str(ARTIFACTS / "backprop_0.png"))
-        for i, view in enumerate(("Gradient flow during training", "Learning-rate range test"), start=1):
-            page.get_by_text(view, exact=True).click()
-            page.wait_for_timeout(500)
-            wait_for_script(page)
-            wait_for_count(page, CHARTS, 6 if i == 1 else 1)
-            assert page.locator("[data-testid='stException']").count() == 0, view
-            page.screenshot(path=str(ARTIFACTS / f"backprop_{i}.png"))
+        for i, (view, charts) in enumerate((("Gradient flow during training", 6), ("Learning-rate range test", 1)), 1):
+            show_view(page, view, f"backprop_{i}.png", lambda p, n=charts: wait_for_count(p, CHARTS, n))
