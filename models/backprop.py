@@ -11,7 +11,14 @@ import tensorflow as tf
 
 from models.activation_lab import activation_curve
 from models.builders import build_model, hidden_activation_layers, weight_layers
-from models.engine import TrainResult, epoch_batches, per_sample_loss, set_flat_weights, split_flat, weight_shapes
+from models.engine import (
+    TrainResult,
+    epoch_batches,
+    per_sample_loss,
+    restore_snapshot,
+    split_flat,
+    weight_shapes,
+)
 from models.registry import make_optimizer
 
 
@@ -155,11 +162,11 @@ def activation_distributions(result: TrainResult, max_snapshots: int = 12, sampl
     layers = hidden_activation_layers(replay)
     if not layers:
         return [], {}
-    probe = keras.Model(replay.input, [layer.output for layer in layers])
+    probe = keras.Model(replay.inputs[0], [layer.output for layer in layers])
     x = result.dataset.x_train[:samples]
     out = {layer.name: [] for layer in layers}
     for i in picks.astype(int):
-        set_flat_weights(replay, result.snapshots[i])
+        restore_snapshot(replay, result, i)
         values = probe(x, training=False)
         values = values if isinstance(values, list | tuple) else [values]
         for layer, v in zip(layers, values, strict=True):

@@ -2,6 +2,7 @@
 
 Each hidden layer is a linear layer ("dense_1", "conv_1") followed by its own Activation layer
 ("act_1", "conv_act_1"), so later pages can show the pre-activation and the activation separately.
+With `batch_norm`, a BatchNormalization layer ("conv_bn_1") sits between a conv and its activation.
 The output is always a softmax over the classes.
 """
 
@@ -45,8 +46,13 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
 def _conv_blocks(x, config: ExperimentConfig, regularizer):
     for i, filters in enumerate(config.conv_filters, start=1):
         x = keras.layers.Conv2D(
-            filters, config.kernel_size, padding="same", kernel_regularizer=regularizer, name=f"conv_{i}"
+            filters, config.kernel_size, padding="same", kernel_regularizer=regularizer,
+            use_bias=not config.batch_norm, name=f"conv_{i}",  # a bias before batch norm is cancelled by it
         )(x)
+        if config.batch_norm:
+            # momentum 0.9, not Keras' 0.99: runs here are a few hundred steps, and the moving
+            # statistics used at test time must have caught up with the weights by the end.
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"conv_bn_{i}")(x)
         x = keras.layers.Activation(config.activation, name=f"conv_act_{i}")(x)
         if x.shape[1] >= 4 and x.shape[2] >= 4:  # stop pooling once maps are tiny
             x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)

@@ -18,6 +18,7 @@ IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
 DATASETS = POINT_DATASETS + IMAGE_DATASETS
 ARCHITECTURES = ("mlp", "cnn")
 LOSSES = ("cross_entropy", "mse")
+LR_SCHEDULES = ("constant", "warmup_cosine")
 
 MAX_HIDDEN_LAYERS = 10
 MAX_UNITS = 128
@@ -42,10 +43,12 @@ class ExperimentConfig:
     hidden_layers: tuple[int, ...] = (8, 8)  # units of each dense hidden layer (after the convs for cnn)
     conv_filters: tuple[int, ...] = (8, 16)  # filters of each conv block (cnn only)
     kernel_size: int = 3  # conv kernel side (cnn only)
+    batch_norm: bool = False  # batch normalisation between each conv and its activation (cnn only)
     activation: str = "tanh"  # hidden-layer activation, a key of registry.ACTIVATIONS
     optimizer: str = "adam"  # a key of registry.OPTIMIZERS
     optimizer_options: tuple[tuple[str, float], ...] = ()  # extra optimiser parameters, e.g. (("momentum", 0.9),)
-    learning_rate: float = 0.03  # step size of the optimiser
+    learning_rate: float = 0.03  # step size of the optimiser (the peak step size under a schedule)
+    lr_schedule: str = "constant"  # "constant", or "warmup_cosine": warm-up over epoch 1, cosine decay to 0 at the end
     batch_size: int = 10  # samples per gradient step
     epochs: int = 100  # passes over the training set
     l1: float = 0.0  # L1 penalty on kernels
@@ -56,6 +59,7 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_layers", tuple(int(u) for u in self.hidden_layers))
         object.__setattr__(self, "conv_filters", tuple(int(f) for f in self.conv_filters))
+        object.__setattr__(self, "batch_norm", bool(self.batch_norm))
         options = tuple(sorted((str(k), float(v)) for k, v in dict(self.optimizer_options).items()))
         object.__setattr__(self, "optimizer_options", options)
         validate(self)
@@ -155,6 +159,7 @@ def validate(c: ExperimentConfig) -> None:
     _check_choice("activation", c.activation, tuple(ACTIVATIONS))
     _check_choice("optimizer", c.optimizer, tuple(OPTIMIZERS))
     _check_choice("loss", c.loss, LOSSES)
+    _check_choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
     _check_range("n_samples", c.n_samples, 20, 70000)
     _check_range("noise", c.noise, 0.0, 0.5)
     _check_range("train_fraction", c.train_fraction, 0.1, 0.9)

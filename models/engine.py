@@ -57,9 +57,11 @@ class TrainResult:
     layer_names: list[str]  # names of the weight layers, matching history.grad_norms columns
     snapshot_epochs: list[int]  # epochs at which snapshots were taken; 0 = initial weights
     snapshots: list[np.ndarray]  # flattened trainable weights at each snapshot epoch, (P,) float32
+    state_snapshots: list[np.ndarray]  # non-trainable state (batch-norm statistics) at the same epochs, (S,)
     status: str = "running"  # "completed", "diverged" or "cancelled"
     diverged_epoch: int | None = None  # first epoch whose loss or weights were not finite
     last_weights: np.ndarray | None = None  # flattened weights after the last finite epoch
+    last_state: np.ndarray | None = None  # non-trainable state after the last finite epoch
 
     @property
     def initial_weights(self) -> np.ndarray:
@@ -122,6 +124,26 @@ def set_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
         v.assign(part)
 
 
+def flat_state(model: keras.Model) -> np.ndarray:
+    """The non-trainable variables (batch-norm moving statistics) as one float32 vector; (0,) if none."""
+    parts = [np.ravel(v.numpy()) for v in model.non_trainable_variables]
+    return np.concatenate(parts).astype("float32") if parts else np.zeros(0, "float32")
+
+
+def set_flat_state(model: keras.Model, flat: np.ndarray) -> None:
+    """Inverse of `flat_state`."""
+    shapes = [tuple(v.shape) for v in model.non_trainable_variables]
+    for v, part in zip(model.non_trainable_variables, split_flat(flat, shapes), strict=True):
+        v.assign(part)
+
+
+def restore_snapshot(model: keras.Model, result: TrainResult, index: int) -> None:
+    """Put snapshot `index` of `result` (weights and batch-norm statistics) into `model`, a model of the same
+    architecture (e.g. a fresh `build_model(result.config, ...)`), to replay training at that epoch."""
+    set_flat_weights(model, result.snapshots[index])
+    set_flat_state(model, result.state_snapshots[index])
+
+
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A shuffled epoch as fixed-size index batches; the last batch is padded and masked out.
 
@@ -134,6 +156,22 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator) -> tuple[np
     padded = np.resize(order, steps * batch_size)  # repeats from the start to fill the last batch
     mask = (np.arange(steps * batch_size) < n).astype("float32")
     return padded.reshape(steps, batch_size).astype("int32"), mask.reshape(steps, batch_size)
+
+
+def learning_rate_for(config: ExperimentConfig, steps_per_epoch: int):
+    """The optimiser's learning rate: the config's number, or its schedule over the whole run.
+
+    "warmup_cosine" climbs linearly from 0 over the first epoch (the first steps of an untrained
+    network have the largest, least reliable gradients) and then follows a cosine down to 0 at the
+    last step, so the final epochs average out the noise of large steps instead of ending on it.
+    """
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    total = max(2, config.epochs * steps_per_epoch)
+    warmup = min(steps_per_epoch, total // 2)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=total - warmup, warmup_target=config.learning_rate,
+        warmup_steps=warmup)
 
 
 def train(
@@ -195,12 +233,13 @@ def train_many(
     for model in models:
         if sum(int(np.prod(v.shape)) for v in model.trainable_variables) == start_weights.size:
             set_flat_weights(model, start_weights)
+    steps_per_epoch = -(-len(dataset.y_train) // first_config.batch_size)
     if jit_compile is None:
-        steps = first_config.epochs * -(-len(dataset.y_train) // first_config.batch_size)
+        steps = first_config.epochs * steps_per_epoch
         jit_compile = len(configs) == 1 and first_config.architecture == "mlp" and steps >= XLA_MIN_STEPS
     runner = EpochRunner(
         models,
-        [make_optimizer(c.optimizer, c.learning_rate, c.optimizer_options) for c in configs],
+        [make_optimizer(c.optimizer, learning_rate_for(c, steps_per_epoch), c.optimizer_options) for c in configs],
         [per_sample_loss(c.loss, dataset.n_classes) for c in configs],
         jit_compile=jit_compile,
     )
@@ -226,7 +265,7 @@ def train_many(
 
 def _new_result(config: ExperimentConfig, dataset: Dataset, model: keras.Model) -> TrainResult:
     names = [layer.name for layer in weight_layers(model)]
-    return TrainResult(config, dataset, model, History(), names, [0], [flat_weights(model)])
+    return TrainResult(config, dataset, model, History(), names, [0], [flat_weights(model)], [flat_state(model)])
 
 
 def _record(result: TrainResult, s: EpochStats, epoch: int, every: int, seconds: float) -> None:
@@ -241,10 +280,11 @@ def _record(result: TrainResult, s: EpochStats, epoch: int, every: int, seconds:
     h.grad_norms.append([float(g) for g in s.grad_norms])
     h.step_seconds.append(s.step_seconds)
     h.seconds.append(seconds)
-    result.last_weights = s.weights
+    result.last_weights, result.last_state = s.weights, s.state
     if epoch % every == 0 or epoch == result.config.epochs:
         result.snapshot_epochs.append(epoch)
         result.snapshots.append(s.weights)
+        result.state_snapshots.append(s.state)
 
 
 def _finish(results: list[TrainResult], status: str) -> list[TrainResult]:
@@ -254,4 +294,6 @@ def _finish(results: list[TrainResult], status: str) -> list[TrainResult]:
         elif result.status == "diverged":  # its Keras weights are NaN: put back the last finite state
             last = result.last_weights if result.last_weights is not None else result.snapshots[0]
             set_flat_weights(result.model, last)
+            set_flat_state(result.model, result.last_state if result.last_state is not None
+                           else result.state_snapshots[0])
     return results

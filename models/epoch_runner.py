@@ -30,6 +30,7 @@ class EpochStats:
     test_acc: float  # accuracy on the test set, 0..1
     step_seconds: float  # time spent in this model's training steps during the epoch
     weights: np.ndarray  # (P,) flattened trainable weights after the epoch
+    state: np.ndarray  # (S,) flattened non-trainable state (batch-norm moving statistics), (0,) if none
 
 
 class EpochRunner:
@@ -92,6 +93,8 @@ class EpochRunner:
                 correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), ys)
                 outputs += [tf.reduce_mean(self.loss_fns[k](ys, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))]
             outputs.append(tf.concat([tf.reshape(v, [-1]) for v in model.trainable_variables], axis=0))
+            outputs.append(tf.concat([tf.zeros([0])] + [tf.reshape(v, [-1]) for v in model.non_trainable_variables],
+                                     axis=0))
         return outputs
 
     def run_epoch(self, x, y, batches, mask, x_test, y_test) -> list[EpochStats]:
@@ -103,11 +106,11 @@ class EpochRunner:
             seconds = [time.perf_counter() - start] * len(self.models)  # includes the evaluation
         stats, offset = [], 0
         for k, groups in enumerate(self._groups):
-            tr_loss, tr_acc, te_loss, te_acc, weights = rest[5 * k : 5 * k + 5]
+            tr_loss, tr_acc, te_loss, te_acc, weights, state = rest[6 * k : 6 * k + 6]
             norms = grad_means[offset : offset + len(groups)]
             offset += len(groups)
             stats.append(EpochStats(norms, float(tr_loss), float(tr_acc), float(te_loss), float(te_acc),
-                                    float(seconds[k]), weights))
+                                    float(seconds[k]), weights, state))
         return stats
 
 

@@ -116,9 +116,14 @@ def optimizer_defaults(name: str) -> dict[str, float]:
     return {p: float(fixed.get(p, defaults[p])) for p, _, _ in spec.tunable}
 
 
-def make_optimizer(name: str, learning_rate: float, options=()) -> keras.optimizers.Optimizer:
-    """A fresh Keras optimiser for dashboard choice `name` with the user's parameters applied."""
+def make_optimizer(name: str, learning_rate, options=()) -> keras.optimizers.Optimizer:
+    """A fresh Keras optimiser for dashboard choice `name` with the user's parameters applied.
+
+    `learning_rate` is a number or a `keras.optimizers.schedules.LearningRateSchedule`.
+    """
     spec = OPTIMIZERS[name]
-    config = {"learning_rate": float(learning_rate), **dict(spec.fixed), **dict(options)}
+    if not isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        learning_rate = float(learning_rate)
+    config = {"learning_rate": learning_rate, **dict(spec.fixed), **dict(options)}
     # Not keras.optimizers.get: its lookup table omits some public classes (Lamb).
     return getattr(keras.optimizers, spec.keras_name)(**config)
