@@ -20,7 +20,7 @@ from ui.charts import decision_boundary_chart
 from ui.compare_charts import activation_curve_chart, compared_gradient_chart, compared_loss_chart, confusion_chart
 from ui.routing import require_router
 from ui.session import train_together
-from ui.widgets import apply_config, experiment_ui
+from ui.widgets import apply_config, experiment_ui, warn_if_not_learned
 
 require_router("pages/activation_lab.py")
 
@@ -93,6 +93,7 @@ def column(name: str, result: TrainResult) -> None:
         chart = decision_boundary_chart(GRID, class_probability(result.model, GRID), points, data.class_names,
                                         size=220, legend=False)
         st.altair_chart(chart, width="content")
+    warn_if_not_learned(result)
     h = result.history
     left, right = st.columns(2)
     left.metric("Test accuracy", f"{h.test_acc[-1]:.0%}")

@@ -20,6 +20,7 @@ from ui.backprop_charts import distribution_chart, lr_range_chart, series_chart
 from ui.charts import gradient_norm_chart
 from ui.routing import require_router
 from ui.session import memo, run_label, runs
+from ui.widgets import warn_if_not_learned
 
 require_router("pages/backprop.py")
 
@@ -84,6 +85,7 @@ def view_flow() -> None:
     result = pick_run()
     if result is None:
         return
+    warn_if_not_learned(result)
     h = result.history
     st.altair_chart(gradient_norm_chart(h, result.layer_names), width="stretch")
     norms = np.asarray(h.grad_norms)

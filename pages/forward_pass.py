@@ -8,7 +8,7 @@ from ui.backprop_charts import probability_chart, value_strip_chart
 from ui.images import grid_image, intensity_rgb, to_rgb_uint8
 from ui.routing import require_router
 from ui.session import memo, run_label, runs
-from ui.widgets import image_upload_ui
+from ui.widgets import image_upload_ui, warn_if_not_learned
 
 require_router("pages/forward_pass.py")
 
@@ -39,6 +39,7 @@ else:
         st.stop()
     result = trained[st.selectbox("Trained model", list(trained), key="fp_model_pick")]
     model, class_names = result.model, result.dataset.class_names
+    warn_if_not_learned(result)
 shape = tuple(model.input.shape[1:])
 
 

@@ -24,6 +24,7 @@ from ui.landscape_charts import interpolation_chart, surface_3d, surface_chart
 from ui.progress import collect_with_progress, estimate_note
 from ui.routing import require_router
 from ui.session import memo, memoised, run_label, runs, train_live, train_together
+from ui.widgets import warn_if_not_learned
 
 require_router("pages/loss_landscape.py")
 
@@ -62,6 +63,7 @@ if view != "Optimiser race" and not trained:
 if view != "Optimiser race":
     labels = {run_label(r): r for r in trained}
     result: TrainResult = labels[st.selectbox("Model to explore", list(labels), key="ll_model")]
+    warn_if_not_learned(result)
     left, right = st.columns(2)
     split = left.radio("Evaluate on", ("train", "test"), horizontal=True, key="ll_split")
     samples = right.select_slider("Evaluation samples", [128, 256, 512, 1024], value=512, key="ll_samples")

@@ -12,7 +12,7 @@ from ui.charts import accuracy_chart, decision_boundary_chart, loss_chart
 from ui.images import unit_maps_image
 from ui.routing import require_router
 from ui.session import train_live
-from ui.widgets import config_from_link, experiment_ui
+from ui.widgets import config_from_link, experiment_ui, warn_if_not_learned
 
 require_router("pages/playground.py")
 
@@ -83,6 +83,7 @@ if result.status == "diverged":
         st.stop()
 else:
     st.caption(result.message)
+warn_if_not_learned(result)
 
 h = result.history
 cols = metrics_row.columns(4)

@@ -183,3 +183,20 @@ def image_upload_ui(container, shape: tuple[int, int, int], prefix: str, label: 
     image, steps = fit_to_input(decoded.pixels, shape, invert)
     container.markdown("**Preprocessing:** " + " → ".join(list(decoded.steps) + steps))
     return image
+
+
+def warn_if_not_learned(result, container=st) -> bool:
+    """A plain st.warning, with what to try, when `result`'s test accuracy stayed within 10 points of chance.
+
+    Returns True when it warned, so a page can skip captions that describe what a trained network shows.
+    """
+    from models.diagnosis import not_learned_message
+
+    if not len(result.history):
+        return False
+    c = result.config
+    message = not_learned_message(result.history.test_acc[-1], result.dataset.y_test, c.architecture, c.batch_norm,
+                                  c.learning_rate)
+    if message:
+        container.warning(message)
+    return message is not None
