@@ -1,7 +1,6 @@
 """Batch normalisation (on by default for the Feature Hierarchy's CNN) must not break the other pages:
 Loss Landscape's stateless evaluation, the Hessian, the forward pass, and replays of snapshots."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
