@@ -86,3 +86,37 @@ def grid_image(images: np.ndarray, columns: int, size: int = 96) -> np.ndarray:
     """Tile (N, h, w, 3) uint8 images, each upscaled (nearest neighbour) to about `size` pixels."""
     factor = max(1, size // images.shape[1])
     return tile(np.stack([upscale(im, factor) for im in images]), columns)
+
+
+def kernel_tiles(rgb: np.ndarray, signed: np.ndarray, size: int = 48) -> np.ndarray:
+    """One tile per first-layer filter: its RGB picture, then each input channel's signed weights.
+
+    Args:
+        rgb: (F, kh, kw, C) floats in [0, 1], each filter on its own range (models.features.first_layer_kernels).
+        signed: (F, C, kh, kw) raw weights (models.features.kernel_channels).
+        size: pixels per drawn kernel (nearest-neighbour upscaling keeps each weight a crisp square).
+
+    Returns:
+        (F, size, (1 + C) * (size + 4) - 4, 3) uint8: blue positive, orange negative, grey zero, on one
+        symmetric scale per filter so its channels can be compared.
+    """
+    factor = max(1, size // rgb.shape[1])
+    tiles = []
+    for picture, channels in zip(rgb, signed, strict=True):
+        scale = float(np.max(np.abs(channels))) or 1.0
+        parts = [upscale(to_rgb_uint8(picture[None])[0], factor)]
+        parts += [upscale(diverging_rgb(channel, scale), factor) for channel in channels]
+        tiles.append(tile(np.stack(parts), columns=len(parts), gap=4, background=128))
+    return np.stack(tiles)
+
+
+def resize_nearest(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, h, w, C) images resized to exactly (N, size, size, C) by nearest neighbour, so pixels stay crisp."""
+    rows = np.arange(size) * images.shape[1] // size
+    cols = np.arange(size) * images.shape[2] // size
+    return images[:, rows][:, :, cols]
+
+
+def labelled_strip(images: np.ndarray, size: int = 64, gap: int = 2) -> np.ndarray:
+    """A row of (N, h, w, 1|3) images in [0, 1], each drawn at exactly size x size pixels (nearest neighbour)."""
+    return tile(resize_nearest(to_rgb_uint8(images), size), columns=len(images), gap=gap, background=128)
