@@ -30,5 +30,5 @@ def not_learned_message(test_accuracy: float, labels: np.ndarray, architecture: 
     if architecture == "cnn" and not batch_norm:
         tips.insert(0, "batch normalisation")
     return (f"This model did not learn: test accuracy {test_accuracy:.0%} against {chance_accuracy(labels):.0%} "
-            f"for always guessing the commonest class. What the views below show is mostly its random start, "
-            f"not learned features. Try {', '.join(tips[:-1])} or {tips[-1]}.")
+            f"for always guessing the commonest class, so what is shown of it here is mostly its random start, "
+            f"not what a trained network does. Try {', '.join(tips[:-1])} or {tips[-1]}.")
