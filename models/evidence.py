@@ -183,6 +183,35 @@ def preferred_orientation(tuning: np.ndarray, angles_deg) -> np.ndarray:
     return np.where(r.sum(axis=1) > 0, degrees, np.nan)
 
 
+def most_selective_filters(tuning: np.ndarray, selectivity: np.ndarray, k: int,
+                           min_peak_share: float = 0.1) -> np.ndarray:
+    """The k most orientation-selective filters among those that really respond, most selective first.
+
+    A filter that barely fires at one angle and never elsewhere scores OSI 1 on a response too small to
+    matter, so filters whose peak response is below `min_peak_share` of the layer's largest peak are
+    skipped (used only when too few filters remain).
+
+    Args:
+        tuning: (filters, angles) responses, from `orientation_tuning`.
+        selectivity: (filters,) from `orientation_selectivity`.
+        k: how many to return.
+        min_peak_share: the smallest peak, as a share of the layer's largest, that counts as responding.
+
+    Returns:
+        Up to k filter indices.
+    """
+    peaks = tuning.max(axis=1)
+    responding = peaks >= min_peak_share * max(float(peaks.max()), 1e-12)
+    order = np.lexsort((-selectivity, ~responding))  # responding first, then by selectivity, highest first
+    return order[:k]
+
+
+def relative_change(before: np.ndarray, after: np.ndarray) -> float:
+    """||after - before|| / ||before||: how far training moved a layer's weights, as a share of where they began."""
+    before, after = np.asarray(before, "float64"), np.asarray(after, "float64")
+    return float(np.linalg.norm(after - before) / max(np.linalg.norm(before), 1e-12))
+
+
 def class_selectivity(activations: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Class selectivity index (Morcos et al. 2018) per filter: (mu_max - mu_rest) / (mu_max + mu_rest).
 

@@ -13,10 +13,12 @@ from models.evidence import (
     gratings,
     hierarchy_evidence,
     linear_probe_accuracy,
+    most_selective_filters,
     orientation_selectivity,
     orientation_tuning,
     pooled_features,
     preferred_orientation,
+    relative_change,
     stage_probe_accuracies,
     top_examples,
 )
@@ -234,3 +236,21 @@ def test_stage_probes_equal_the_probes_of_the_full_evidence(trained):
     full = hierarchy_evidence(trained.model, STAGES, data.x_train, data.y_train, data.x_test, data.y_test, 4)
     assert list(probes) == list(STAGES)
     assert list(probes.values()) == [e.probe_accuracy for e in full]
+
+
+def test_most_selective_filters_skip_filters_that_barely_respond():
+    tuning = np.array([[0.0, 0.001, 0.0, 0.0],  # OSI 1 on a response far too small to matter
+                       [1.0, 0.2, 0.1, 0.2],  # responding, fairly selective
+                       [2.0, 0.0, 0.0, 0.0],  # responding, perfectly selective
+                       [1.0, 1.0, 1.0, 1.0]])  # responding, untuned
+    angles = (0, 45, 90, 135)
+    osi = orientation_selectivity(tuning, angles)
+    assert osi[0] == pytest.approx(1.0) and osi[3] == pytest.approx(0.0)
+    assert most_selective_filters(tuning, osi, 3).tolist() == [2, 1, 3]
+    assert most_selective_filters(tuning, osi, 4).tolist() == [2, 1, 3, 0]  # the silent one only when needed
+
+
+def test_relative_change_is_the_norm_ratio():
+    before, after = np.array([3.0, 4.0]), np.array([3.0, 4.0]) + np.array([0.6, 0.8])  # moved by 1, norm 5
+    assert relative_change(before, after) == pytest.approx(0.2)
+    assert relative_change(before, before) == 0.0

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from models.evidence import StageEvidence
+from models.evidence import StageEvidence, most_selective_filters
 
 # Trained vs untrained: a saturated blue and a mid grey read on both light and dark backgrounds.
 WHEN_COLOURS = ("#0877bd", "#9aa5b1")
@@ -51,8 +51,8 @@ def evidence_charts(trained: list[StageEvidence], untrained: list[StageEvidence]
 
 def tuning_chart(tuning: np.ndarray, angles_deg, selectivity: np.ndarray, layer: str, shown: int = 6,
                  height: int = 320) -> alt.Chart:
-    """Orientation tuning curves of the `shown` most selective filters, each scaled to its own peak."""
-    order = np.argsort(-selectivity)[:shown]
+    """Orientation tuning curves of the `shown` most selective responding filters, each scaled to its peak."""
+    order = most_selective_filters(tuning, selectivity, shown)
     rows = []
     for f in order:
         peak = float(tuning[f].max()) or 1.0

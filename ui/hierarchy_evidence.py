@@ -16,10 +16,11 @@ from models.evidence import (
     hierarchy_evidence,
     orientation_selectivity,
     orientation_tuning,
+    relative_change,
     stage_probe_accuracies,
     top_examples,
 )
-from models.features import first_layer_kernels, rectified_output
+from models.features import first_layer_kernels, kernel_channels, rectified_output
 from models.receptive_field import receptive_fields
 from ui.hierarchy import HierarchyContext
 from ui.hierarchy_charts import evidence_charts, probe_epochs_chart, tuning_chart
@@ -162,22 +163,27 @@ def view_filmstrip(ctx: HierarchyContext) -> None:
     strongest = memo(("film_filters", ctx.key, late), lambda: _strongest_filters(ctx, late, 4))
     rf = receptive_fields(ctx.model)[late]
     indices = _film_indices(ctx, FILM_FRAMES)
-    cols = st.columns(len(indices))
+    cols, raw_kernels = st.columns(len(indices)), []
     for col, index in zip(cols, indices, strict=True):
         epoch = r.snapshot_epochs[index]
 
         def frame(index=index):
             model = _replay(ctx, index)
             examples = top_examples(model, late, data.x_test, strongest, 3)
-            return first_layer_kernels(model), example_crops(data.x_test, examples, rf, 48)
+            return first_layer_kernels(model), kernel_channels(model), example_crops(data.x_test, examples, rf, 48)
 
-        kernels, crops = memo(("film", ctx.key, index, late), frame)
+        kernels, raw, crops = memo(("film", ctx.key, index, late), frame)
+        raw_kernels.append(raw)
         col.image(grid_image(to_rgb_uint8(kernels[:16]), columns=4, size=40), caption=f"epoch {epoch}: first-layer "
                   "kernels")
         col.image(tile(np.stack([labelled_strip(c, 48) for c in crops]), columns=1, gap=6, background=128),
                   caption=f"epoch {epoch}: top 3 test crops of {late} filters {', '.join(map(str, strongest))}")
-    st.caption("Left to right: training time. The same filters are followed in every frame; their dataset examples "
-               "turn from whatever colour patch a random filter happens to like into one kind of shape.")
+    moved = relative_change(raw_kernels[0], raw_kernels[-1])
+    st.caption(f"Left to right: training time. The first-layer kernels moved by {moved:.0%} of their starting norm "
+               f"between epoch {r.snapshot_epochs[indices[0]]} and {r.snapshot_epochs[indices[-1]]}"
+               f"{': little, so they look alike in every frame' if moved < 0.5 else ''}. The late filters are "
+               "followed in every frame by the test crops that excite them most; compare what they pick at epoch 0 "
+               "and at the end.")
     probe_indices = _film_indices(ctx, PROBE_EPOCHS)
     progress = st.progress(0.0, text="Probing every stage over the epochs...")
     curves = []

@@ -55,7 +55,7 @@ def ascent_controls(ctx: HierarchyContext) -> AscentConfig:
     steps = c1.slider("Optimisation steps", 16, 512, d.steps if ctx.result is not None else 32, 16, key="fh_steps")
     jitter = c2.slider("Jitter (px)", 0, 8, d.jitter, key="fh_jitter")
     scale = c3.select_slider("Zoom (±)", [0.0, 0.05, 0.1, 0.2], d.scale, key="fh_scale")
-    fourier = c4.checkbox("Decorrelated Fourier parameterisation", d.fourier, key="fh_fourier",
+    fourier = c4.checkbox("Fourier, decorrelated", d.fourier, key="fh_fourier",
                           help="Optimise a 1/f-weighted spectrum in a decorrelated colour space (Olah et al. 2017) "
                                "instead of raw pixels: fewer high-frequency artefacts.")
     return dataclasses.replace(d, steps=steps, jitter=jitter, scale=scale, fourier=fourier)
