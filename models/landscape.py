@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+from sklearn.decomposition import PCA
 
 from models.engine import per_sample_loss, split_flat, weight_shapes
 
@@ -100,20 +101,26 @@ def grid_coords(a_range: tuple[float, float], b_range: tuple[float, float], reso
     return a, b, np.stack([ga.ravel(), gb.ravel()], axis=1)
 
 
-def pca_plane(snapshots: list[np.ndarray], centre: np.ndarray) -> Plane:
-    """The plane of the first two principal directions of (snapshot - centre), with the path on it.
+def pca_plane(snapshots: list[np.ndarray], origin: np.ndarray) -> Plane:
+    """The PCA plane of a training path around `origin` (the final weights), with the path on it.
 
-    Following Li et al., the trajectory's own PCA plane shows the path with the least distortion;
-    the directions are orthonormal, so projecting is a dot product.
+    As in Li et al. (`setup_PCA_directions` and `project_trajectory` in their loss-landscape code): the
+    directions are the first two principal components of the mean-centred deltas (snapshot - origin), the
+    plane passes through `origin`, and the path's coordinates are the deltas' dot products with the two
+    orthonormal directions, so `origin` itself sits at (0, 0).
     """
-    deltas = np.stack(snapshots) - centre[None, :]  # (T, P)
-    _, s, vt = np.linalg.svd(deltas, full_matrices=False)
-    directions = vt[:2].astype("float32")
-    if len(directions) < 2:  # a single-step path spans one direction only
-        directions = np.vstack([directions, np.zeros_like(directions)])
-    variance = s**2 / max(float(np.sum(s**2)), 1e-30)
-    explained = (float(variance[0]), float(variance[1]) if len(variance) > 1 else 0.0)
-    return Plane(centre.astype("float32"), directions, explained, deltas @ directions.T)
+    deltas = np.stack(snapshots).astype("float64") - origin.astype("float64")[None, :]  # (T, P)
+    components = min(2, *deltas.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a path that never moved has no variance to share
+        pca = PCA(n_components=components, svd_solver="full").fit(deltas)
+    directions = np.zeros((2, deltas.shape[1]))
+    directions[:components] = pca.components_  # a path with one snapshot spans no second direction
+    explained = np.zeros(2)
+    if np.isfinite(pca.explained_variance_ratio_).all():
+        explained[:components] = pca.explained_variance_ratio_
+    path = (deltas @ directions.T).astype("float32")  # (T, 2)
+    return Plane(origin.astype("float32"), directions.astype("float32"), (float(explained[0]), float(explained[1])),
+                 path)
 
 
 def path_range(path: np.ndarray, margin: float = 0.25) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -123,12 +130,23 @@ def path_range(path: np.ndarray, margin: float = 0.25) -> tuple[tuple[float, flo
     return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
-def top_hessian_eigenvalue(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weights: np.ndarray,
-                           iterations: int = 30, seed: int = 0) -> float:
-    """Largest-magnitude Hessian eigenvalue of `loss_of_flat` at `weights`, by power iteration.
+@dataclass(frozen=True)
+class HessianExtremes:
+    """Both ends of the Hessian's spectrum at some weights."""
 
-    Only Hessian-vector products are formed (double backprop), never the Hessian itself.
-    """
+    top: float  # most positive eigenvalue: the curvature along the sharpest upward direction
+    bottom: float  # most negative eigenvalue (or the smallest, if none is negative): the steepest downward curve
+
+    @property
+    def ratio(self) -> float:
+        """|bottom / top|, Li et al.'s measure of non-convexity: near 0 looks convex, large is far from it
+        (infinite where no eigenvalue is positive)."""
+        return abs(self.bottom / self.top) if self.top > 0 else float("inf")
+
+
+def hessian_vector_product(loss_of_flat: Callable[[tf.Tensor], tf.Tensor],
+                           weights: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """v -> H v at `weights`, by double backprop; the Hessian itself is never formed."""
     w = tf.constant(weights, tf.float32)
 
     @tf.function
@@ -138,21 +156,47 @@ def top_hessian_eigenvalue(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weigh
             with tf.GradientTape() as inner:
                 inner.watch(w)
                 loss = loss_of_flat(w)
-            grad = inner.gradient(loss, w)
-            directional = tf.reduce_sum(grad * v)
+            directional = tf.reduce_sum(inner.gradient(loss, w) * v)
         return outer.gradient(directional, w)
 
-    v = np.random.default_rng(seed).standard_normal(weights.shape).astype("float32")
-    v = tf.constant(v / np.linalg.norm(v))
-    eigenvalue = 0.0
-    for _ in range(iterations):
-        hv = hvp(v)
-        eigenvalue = float(tf.reduce_sum(v * hv))  # Rayleigh quotient with the unit vector v
-        norm = float(tf.norm(hv))
-        if norm == 0.0:
-            break
-        v = hv / norm
-    return eigenvalue
+    return lambda v: hvp(tf.constant(v, tf.float32)).numpy()
+
+
+def hessian_extremes(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weights: np.ndarray,
+                     iterations: int = 30, seed: int = 0) -> HessianExtremes:
+    """The most positive and most negative Hessian eigenvalues of `loss_of_flat` at `weights`.
+
+    Lanczos with full reorthogonalisation: `iterations` Hessian-vector products span the Krylov space of a
+    random vector, and the extreme eigenvalues of the Hessian restricted to that space approach both ends of
+    the spectrum at once. Power iteration's iterates lie in the same space, so the top is at least as
+    accurate as power iteration's for the same products, and the bottom needs no second, slowly converging
+    shifted power iteration. With `iterations` >= the number of weights both are exact.
+    """
+    hvp = hessian_vector_product(loss_of_flat, weights)
+    steps = min(iterations, weights.size)
+    basis = np.zeros((steps, weights.size), "float32")  # orthonormal Lanczos vectors; float32 halves the memory
+    v = np.random.default_rng(seed).standard_normal(weights.size)
+    basis[0] = v / np.linalg.norm(v)
+    alphas, betas = [], []  # the diagonal and off-diagonal of the Hessian projected on the basis
+    for k in range(steps):
+        w = hvp(basis[k])
+        alphas.append(float(w @ basis[k]))
+        for _ in range(2):  # full reorthogonalisation, twice: float32 products lose orthogonality otherwise
+            w -= basis[: k + 1].T @ (basis[: k + 1] @ w)
+        beta = float(np.linalg.norm(w))
+        if k + 1 == steps or beta <= 1e-6 * np.max(np.abs(alphas)):
+            break  # the budget is spent, or the Krylov space is exhausted and its eigenvalues are exact
+        betas.append(beta)
+        basis[k + 1] = w / beta
+    projected = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+    ritz = np.linalg.eigvalsh(projected)
+    return HessianExtremes(top=float(ritz[-1]), bottom=float(ritz[0]))
+
+
+def top_hessian_eigenvalue(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weights: np.ndarray,
+                           iterations: int = 30, seed: int = 0) -> float:
+    """Most positive Hessian eigenvalue (the sharpness) of `loss_of_flat` at `weights`; see `hessian_extremes`."""
+    return hessian_extremes(loss_of_flat, weights, iterations, seed).top
 
 
 def project(plane: Plane, snapshots: list[np.ndarray]) -> np.ndarray:
@@ -163,10 +207,10 @@ def project(plane: Plane, snapshots: list[np.ndarray]) -> np.ndarray:
 def shared_pca_plane(paths: list[list[np.ndarray]]) -> Plane:
     """One PCA plane for several training paths that start from the same weights.
 
-    The plane is centred on the shared starting point, so every path starts at (0, 0).
+    The same definition as `pca_plane`, on every path's snapshots at once, around the first path's final
+    weights: that run ends at (0, 0) and the shared start projects to one point for all of them.
     """
-    centre = paths[0][0]
-    return pca_plane([w for path in paths for w in path], centre)
+    return pca_plane([w for path in paths for w in path], paths[0][-1])
 
 
 def loss_function(evaluator: SurfaceEvaluator) -> Callable[[tf.Tensor], tf.Tensor]:

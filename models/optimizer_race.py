@@ -102,6 +102,28 @@ def _descend(fn, point, optimizer):
     return run
 
 
+def diverged_at(path: np.ndarray) -> int | None:
+    """The first step whose point or value is not finite (the optimiser overflowed), or None."""
+    bad = ~np.isfinite(path).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def finite_path(path: np.ndarray) -> np.ndarray:
+    """The path up to its last finite step: all of it unless it diverged."""
+    return path[: diverged_at(path)]
+
+
+def race_table(paths: dict[str, np.ndarray]) -> list[dict]:
+    """One row per optimiser: where it ended (its last finite point if it diverged) and how."""
+    rows = []
+    for label, path in paths.items():
+        step = diverged_at(path)
+        x, y, f = finite_path(path)[-1].tolist()
+        rows.append({"optimiser": label, "status": "completed" if step is None else f"diverged at step {step}",
+                     "final x": x, "final y": y, "final f": f})
+    return rows
+
+
 def function_grid(function: str, resolution: int = 120) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Axis values and f on a grid over the function's plotted domain; f has rows = y."""
     spec = FUNCTIONS[function]

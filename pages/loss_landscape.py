@@ -11,14 +11,14 @@ from models.engine import TrainResult
 from models.landscape import (
     SurfaceEvaluator,
     grid_coords,
+    hessian_extremes,
     loss_function,
     path_range,
     project,
     random_direction,
     shared_pca_plane,
-    top_hessian_eigenvalue,
 )
-from models.optimizer_race import FUNCTIONS, function_grid, race
+from models.optimizer_race import FUNCTIONS, finite_path, function_grid, race, race_table
 from models.registry import OPTIMIZERS
 from ui.landscape_charts import interpolation_chart, surface_3d, surface_chart
 from ui.progress import collect_with_progress, estimate_note
@@ -157,8 +157,10 @@ def view_path() -> None:
     titles = tuple(f"PC{i + 1} ({plane.explained[i]:.0%} of the path's variance)" for i in range(2))
     st.altair_chart(surface_chart(a, b, loss, paths={"training path": path}, axis_titles=titles,
                                   title="Training path on its own PCA plane"), width="content")
-    st.caption(f"The two directions along which the weights moved most explain {sum(plane.explained):.0%} of the "
-               "path. The white square is the starting point; each dot is one snapshot (epoch).")
+    st.caption(f"The two directions along which the weights varied most explain {sum(plane.explained):.0%} of the "
+               "path's variance (Li et al.'s PCA of every snapshot minus the trained weights). The plane passes "
+               "through the trained weights at (0, 0); the white square is the starting point; each dot is one "
+               "snapshot (epoch).")
 
 
 def view_optimisers() -> None:
@@ -189,27 +191,33 @@ def view_optimisers() -> None:
                                   axis_titles=tuple(f"PC{i + 1} ({plane.explained[i]:.0%})" for i in range(2)),
                                   title="Optimisers from the same start, on one shared plane"), width="content")
     st.caption("All runs start from the same weights (the white square) and see the same batches; only the "
-               "optimiser differs. The plane is the PCA plane of all their snapshots together.")
+               "optimiser differs. The plane is the PCA plane of all their snapshots together, through the first "
+               "run's trained weights at (0, 0).")
     st.dataframe(pd.DataFrame([{"optimiser": name, "final train loss": r.history.train_loss[-1],
                                 "final test accuracy": r.history.test_acc[-1], "status": r.status}
                                for name, r in zip(paths, trained_paths, strict=True)]), hide_index=True)
 
 
 def view_sharpness() -> None:
-    st.caption("Sharpness is the largest eigenvalue of the Hessian of the loss at the trained weights: how fast "
-               "the slope changes along the steepest direction. It is found by power iteration on "
-               "Hessian-vector products, never forming the Hessian. Small batches tend to find flatter minima.")
-    iterations = st.slider("Power iterations", 5, 100, 30, 5, key="ll_iters")
+    st.caption("The Hessian's eigenvalues are the loss's curvatures along its principal directions at the trained "
+               "weights. The top (most positive) one is the sharpness: how fast the slope steepens along the most "
+               "sharply upward-curved direction. The bottom (most negative) one is how fast the loss bends down "
+               "along the most downward-curved direction: a true minimum has none below zero. Their ratio "
+               "|bottom / top| is Li et al.'s measure of non-convexity: near 0 the loss looks convex around the "
+               "weights. Both come from Lanczos iterations on Hessian-vector products, never forming the Hessian. "
+               "Small batches tend to find flatter minima.")
+    iterations = st.slider("Lanczos steps (Hessian-vector products)", 5, 100, 30, 5, key="ll_iters")
     rows = []
     for r in trained:
-        key = ("sharpness", r.config.key(), split, samples, iterations)
+        key = ("hessian_extremes", r.config.key(), split, samples, iterations)
         if not memoised(key) and r is not result:
             continue
-        with st.spinner(f"Power iteration for {run_label(r)}..."):
-            value = memo(key, lambda r=r: top_hessian_eigenvalue(loss_function(evaluator_for(r)), r.snapshots[-1],
-                                                                 iterations))
+        with st.spinner(f"Lanczos iterations for {run_label(r)}..."):
+            ends = memo(key, lambda r=r: hessian_extremes(loss_function(evaluator_for(r)), r.snapshots[-1],
+                                                          iterations))
         rows.append({"model": run_label(r), "batch size": r.config.batch_size, "learning rate": r.config.learning_rate,
-                     "top Hessian eigenvalue": value, "test accuracy": r.history.test_acc[-1]})
+                     "top eigenvalue (sharpness)": ends.top, "bottom eigenvalue (most negative)": ends.bottom,
+                     "|bottom / top| (non-convexity)": ends.ratio, "test accuracy": r.history.test_acc[-1]})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("Each model you pick above is added to this table. Train the same model with batch 8 and batch 512 "
                "in the sidebar to compare their sharpness.")
@@ -235,13 +243,13 @@ def view_race() -> None:
     shown = st.slider("Show steps", 0, steps, steps, key="ll_race_show")
     xs, ys, f = function_grid(name)
     f = f - float(f.min()) + 1.0  # log(1 + f - min f): positive, and the valley floor stays visible
-    chart_paths = {o: p[: shown + 1, :2] for o, p in paths.items()}
+    chart_paths = {o: finite_path(p)[: shown + 1, :2] for o, p in paths.items()}
     st.altair_chart(surface_chart(xs, ys, f, paths=chart_paths, axis_titles=("x", "y"),
                                   title=f"{name}: {spec.formula}", clip_factor=None), width="content")
-    st.dataframe(pd.DataFrame([{"optimiser": o, "final x": p[-1, 0], "final y": p[-1, 1], "final f": p[-1, 2]}
-                               for o, p in paths.items()]), hide_index=True)
+    st.dataframe(pd.DataFrame(race_table(paths)), hide_index=True)
     st.caption(f"Known minimum at {', '.join(str(m) for m in spec.minima)}. The optimisers are Keras' own, stepped "
-               "on exact gradients; drag 'Show steps' to replay the race.")
+               "on exact gradients; drag 'Show steps' to replay the race. An optimiser whose steps overflowed is "
+               "drawn and listed up to its last finite point.")
 
 
 {

@@ -1,12 +1,15 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
 
 from models.config import ExperimentConfig
-from models.engine import per_sample_loss, split_flat, train, weight_shapes
+from models.engine import per_sample_loss, split_flat, train, train_many, weight_shapes
 from models.landscape import (
     SurfaceEvaluator,
     grid_coords,
+    hessian_extremes,
     loss_function,
     path_range,
     pca_plane,
@@ -73,17 +76,64 @@ def test_filter_normalised_direction_matches_each_filters_norm(cnn_result):
             assert np.allclose(d_norms, w_norms, rtol=1e-4)
 
 
-def test_hessian_power_iteration_on_a_known_quadratic():
-    rng = np.random.default_rng(0)
-    q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
-    eigenvalues = np.array([7.5, 3.0, 1.0, 0.5, -0.2, 0.1])
-    a = tf.constant((q * eigenvalues) @ q.T, tf.float32)
+def _quadratic_with_eigenvalues(eigenvalues, seed=0):
+    """0.5 w^T A w with A = Q diag(eigenvalues) Q^T for a random rotation Q: its Hessian's spectrum is known."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(eigenvalues), len(eigenvalues))))
+    a = tf.constant((q * np.asarray(eigenvalues)) @ q.T, tf.float32)
+    return lambda w: 0.5 * tf.reduce_sum(w * tf.linalg.matvec(a, w))
 
-    def quadratic(w):
-        return 0.5 * tf.reduce_sum(w * tf.linalg.matvec(a, w))
 
-    top = top_hessian_eigenvalue(quadratic, rng.standard_normal(6).astype("float32"), iterations=200)
-    assert top == pytest.approx(7.5, rel=1e-3)
+def test_hessian_extremes_on_a_known_quadratic():
+    """Reference: the eigenvalues the quadratic was built from."""
+    quadratic = _quadratic_with_eigenvalues([7.5, 3.0, 1.0, 0.5, -0.2, 0.1])
+    ends = hessian_extremes(quadratic, np.random.default_rng(1).standard_normal(6).astype("float32"))
+    assert ends.top == pytest.approx(7.5, rel=1e-4) and ends.bottom == pytest.approx(-0.2, rel=1e-3)
+    assert ends.ratio == pytest.approx(0.2 / 7.5, rel=1e-3)
+
+
+def test_top_eigenvalue_is_the_most_positive_even_at_a_saddle_that_curves_down_harder():
+    """Reference: the quadratic's own eigenvalues; the largest in magnitude, -9, is not the top."""
+    quadratic = _quadratic_with_eigenvalues([-9.0, 4.0, 1.0, 0.5, -0.2, 0.1])
+    w = np.random.default_rng(1).standard_normal(6).astype("float32")
+    assert top_hessian_eigenvalue(quadratic, w) == pytest.approx(4.0, rel=1e-4)
+    assert hessian_extremes(quadratic, w).bottom == pytest.approx(-9.0, rel=1e-4)
+
+
+def _mlp_loss_float64(flat, shapes, x, y):
+    """The circle MLP written out by hand in float64: tanh hidden layers, softmax output, mean cross-entropy."""
+    parts = split_flat(flat, shapes)
+    h = tf.constant(x, tf.float64)
+    for kernel, bias in zip(parts[0:-2:2], parts[1:-2:2], strict=True):
+        h = tf.tanh(h @ kernel + bias)
+    logits = h @ parts[-2] + parts[-1]
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant(y, tf.int64), logits))
+
+
+@pytest.mark.parametrize("moment", ["untrained", "trained"])
+def test_hessian_extremes_match_the_full_float64_hessian(mlp_runs, moment):
+    """Reference: the full Hessian of a hand-written float64 copy of the 114-weight MLP's loss
+    (tf.GradientTape jacobian of the gradient) and numpy.linalg.eigvalsh. 30 products < 114 weights, so the
+    estimate is not exact by construction."""
+    r = mlp_runs[0]
+    x, y, shapes = r.dataset.x_train, r.dataset.y_train, weight_shapes(r.model)
+    weights = r.snapshots[0 if moment == "untrained" else -1]
+    w64 = tf.constant(weights.astype("float64"))
+    with tf.GradientTape() as outer:
+        outer.watch(w64)
+        with tf.GradientTape() as inner:
+            inner.watch(w64)
+            loss = _mlp_loss_float64(w64, shapes, x, y)
+        grad = inner.gradient(loss, w64)
+    hessian = outer.jacobian(grad, w64).numpy()
+    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+    evaluator = SurfaceEvaluator(r.model, x, y, r.config.loss, r.dataset.n_classes)
+    assert float(evaluator.loss_and_accuracy(tf.constant(weights))[0]) == pytest.approx(float(loss), rel=1e-5)
+    # a clearly negative direction to find (|min / max| is 0.07-0.13 untrained, 0.035-0.06 trained, over seeds)
+    assert eigenvalues[0] < -(0.05 if moment == "untrained" else 0.01) * eigenvalues[-1]
+    ends = hessian_extremes(loss_function(evaluator), weights, iterations=30)
+    assert ends.top == pytest.approx(eigenvalues[-1], rel=1e-3)  # measured agreement: ~1e-7
+    assert ends.bottom == pytest.approx(eigenvalues[0], rel=1e-3)
+    assert ends.ratio == pytest.approx(abs(eigenvalues[0] / eigenvalues[-1]), rel=2e-3)
 
 
 def test_hessian_of_a_trained_model_is_positive_and_finite(cnn_result):
@@ -92,23 +142,84 @@ def test_hessian_of_a_trained_model_is_positive_and_finite(cnn_result):
 
 
 def test_pca_plane_of_a_straight_path():
+    """Reference: a straight path has one principal direction, and its points lie at their signed distances
+    from the final point along it."""
     rng = np.random.default_rng(0)
     direction = rng.standard_normal(20)
     direction /= np.linalg.norm(direction)
     start = rng.standard_normal(20)
     snapshots = [start + t * direction for t in (0.0, 0.5, 1.5, 3.0)]
-    plane = pca_plane(snapshots, snapshots[0])
+    plane = pca_plane(snapshots, snapshots[-1])
     assert plane.explained[0] == pytest.approx(1.0) and plane.explained[1] == pytest.approx(0.0, abs=1e-9)
-    assert np.allclose(np.abs(plane.path[:, 0]), [0, 0.5, 1.5, 3.0], atol=1e-5)
+    assert np.allclose(np.abs(plane.path[:, 0]), [3.0, 2.5, 1.5, 0], atol=1e-5)
     assert np.allclose(project(plane, snapshots), plane.path, atol=1e-5)
 
 
-def test_shared_plane_starts_every_path_at_the_origin():
+def test_shared_plane_puts_the_shared_start_at_one_point():
     rng = np.random.default_rng(1)
     start = rng.standard_normal(10)
     paths = [[start, start + rng.standard_normal(10), start + rng.standard_normal(10)] for _ in range(3)]
     plane = shared_pca_plane(paths)
-    for path in paths:
-        assert np.allclose(project(plane, path)[0], 0)
+    starts = [project(plane, path)[0] for path in paths]
+    assert np.allclose(starts, starts[0], atol=1e-5) and np.allclose(project(plane, paths[0])[-1], 0, atol=1e-6)
     (a_lo, a_hi), (b_lo, b_hi) = path_range(np.vstack([project(plane, p) for p in paths]))
     assert a_lo < 0 < a_hi and b_lo < b_hi
+
+
+def test_pca_plane_of_a_path_that_never_moved_is_flat_not_nan():
+    w = np.ones(5, "float32")
+    plane = pca_plane([w, w, w], w)
+    assert plane.explained == (0.0, 0.0) and np.all(plane.path == 0)
+
+
+@pytest.fixture(scope="module")
+def mlp_runs():
+    """Three tiny circle MLPs (114 weights) from the same start, one optimiser each, 10 epochs."""
+    base = ExperimentConfig(n_samples=200, epochs=10)
+    return train_many([base.replace(optimizer=o, learning_rate=lr)
+                       for o, lr in (("adam", 0.03), ("sgd", 0.1), ("momentum", 0.03))])
+
+
+def _reference_pca(snapshots: np.ndarray, origin: np.ndarray):
+    """Li et al.'s trajectory plane (tomgoldstein/loss-landscape, projection.py: setup_PCA_directions and
+    project_trajectory): scikit-learn's PCA of (snapshot - final weights), and the path as the dot products
+    of (snapshot - final weights) with the two unit directions."""
+    deltas = snapshots.astype("float64") - origin.astype("float64")
+    pca = PCA(n_components=2, svd_solver="full").fit(deltas)
+    return pca, deltas @ pca.components_.T
+
+
+def _assert_same_plane(plane, reference, reference_path):
+    angles = np.degrees(subspace_angles(plane.directions.T.astype("float64"), reference.components_.T))
+    assert angles.max() < 0.01, f"principal angles {angles} degrees"
+    assert np.allclose(plane.explained, reference.explained_variance_ratio_, atol=1e-4), plane.explained
+    signs = np.sign(np.sum(plane.directions * reference.components_, axis=1))  # a PC's sign is arbitrary
+    scale = np.abs(reference_path).max()
+    error = np.abs(plane.path - reference_path * signs).max() / scale
+    assert error < 1e-4, f"path differs by {error:.3g} of its extent"
+
+
+def test_training_path_plane_is_li_et_al_pca(mlp_runs):
+    """Reference: scikit-learn's PCA as Li et al. use it, and independently of scikit-learn, numpy's eigh of
+    the covariance matrix of the centred deltas (float64)."""
+    snapshots = mlp_runs[0].snapshots
+    plane = shared_pca_plane([snapshots])
+    stacked = np.stack(snapshots)
+    reference, reference_path = _reference_pca(stacked, stacked[-1])
+    _assert_same_plane(plane, reference, reference_path)
+    assert np.array_equal(plane.origin, stacked[-1]) and np.allclose(plane.path[-1], 0, atol=1e-6)
+    covariance_eigenvalues = np.linalg.eigvalsh(np.cov(stacked.astype("float64"), rowvar=False))[::-1]
+    assert np.allclose(plane.explained, covariance_eigenvalues[:2] / covariance_eigenvalues.sum(), atol=1e-4)
+    assert np.allclose(project(plane, snapshots), plane.path, atol=1e-5)
+
+
+def test_shared_plane_is_the_pca_of_every_run_around_the_first_runs_end(mlp_runs):
+    """Reference: scikit-learn's PCA of all runs' snapshots minus the first run's final weights (the origin
+    whose surface the page draws), as in Li et al.'s setup_PCA_directions."""
+    paths = [r.snapshots for r in mlp_runs]
+    plane = shared_pca_plane(paths)
+    reference, reference_path = _reference_pca(np.vstack([np.stack(p) for p in paths]), paths[0][-1])
+    _assert_same_plane(plane, reference, reference_path)
+    starts = [project(plane, p)[0] for p in paths]
+    assert np.allclose(starts, starts[0], atol=1e-5)  # the runs share their initial weights
+    assert np.allclose(project(plane, paths[0])[-1], 0, atol=1e-6)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.optimizer_race import FUNCTIONS, function_grid, race
+from models.optimizer_race import FUNCTIONS, diverged_at, finite_path, function_grid, race, race_table
 
 
 def _rosenbrock_grad(x, y):
@@ -42,3 +42,39 @@ def test_functions_have_their_minimum_where_stated(name):
 def test_adam_reaches_himmelblau_minimum():
     path = race("himmelblau", {"adam": ("adam", 0.1)}, (0.0, 0.0), 400)["adam"]
     assert path[-1, 2] < 1e-3 and path[0, 2] > 100
+
+
+def _beale_grad(x, y):
+    u, v, w = 1.5 - x + x * y, 2.25 - x + x * y**2, 2.625 - x + x * y**3
+    return np.array([2 * u * (y - 1) + 2 * v * (y**2 - 1) + 2 * w * (y**3 - 1),
+                     2 * u * x + 4 * v * x * y + 6 * w * x * y**2])
+
+
+def test_momentum_on_beale_at_the_default_rate_is_reported_as_diverged():
+    """Reference: heavy-ball momentum (v = 0.9 v - lr g, w = w + v) worked by hand in float32 numpy on Beale's
+    hand-derived gradient: the first step whose point is not finite."""
+    lr, start, steps = 0.01, FUNCTIONS["beale"].start, 300
+    path = race("beale", {"momentum": ("momentum", lr)}, start, steps)["momentum"]
+    w, v, reference = np.array(start, dtype="float32"), np.zeros(2, "float32"), None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(1, steps + 1):
+            v = np.float32(0.9) * v - np.float32(lr) * _beale_grad(*w).astype("float32")
+            w = (w + v).astype("float32")
+            if step <= 5:
+                assert np.allclose(path[step, :2], w, rtol=1e-4)
+            if not np.isfinite(w).all():
+                reference = step
+                break
+    assert reference is not None and diverged_at(path) == reference
+    finite = finite_path(path)
+    assert len(finite) == reference and np.isfinite(finite).all()
+    (row,) = race_table({"momentum": path})
+    assert row["status"] == f"diverged at step {reference}"
+    assert [row["final x"], row["final y"], row["final f"]] == finite[-1].tolist()
+
+
+def test_a_path_that_converges_is_left_whole():
+    path = race("beale", {"adam": ("adam", 0.01)}, FUNCTIONS["beale"].start, 300)["adam"]
+    assert diverged_at(path) is None and np.array_equal(finite_path(path), path)
+    (row,) = race_table({"adam": path})
+    assert row["status"] == "completed" and row["final f"] == path[-1, 2] < path[0, 2]

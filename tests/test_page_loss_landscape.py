@@ -1,5 +1,12 @@
+import json
+
+import numpy as np
+import pyarrow as pa
 import pytest
 from apptest_helpers import assert_clean, chart_specs, open_dashboard
+from sklearn.decomposition import PCA
+
+from ui.session import run_label
 
 PAGE = "pages/loss_landscape.py"
 
@@ -51,13 +58,43 @@ def test_path_and_optimiser_views(landscape):
     assert len(landscape.dataframe[0].value) == 3
 
 
+def test_path_view_prints_the_pca_shares_of_li_et_al(landscape):
+    """Reference: scikit-learn's PCA of (snapshot - final weights) of the model shown, as Li et al.'s
+    setup_PCA_directions computes it (tomgoldstein/loss-landscape, projection.py)."""
+    _view(landscape, "Training path", ll_path_res=11)
+    shown = landscape.selectbox(key="ll_model").value
+    run = next(r for r in landscape.session_state["trained_runs"].values() if run_label(r) == shown)
+    snapshots = np.stack(run.snapshots).astype("float64")
+    ratios = PCA(n_components=2, svd_solver="full").fit(snapshots - snapshots[-1]).explained_variance_ratio_
+    spec = json.dumps(chart_specs(landscape)[0])
+    for i, ratio in enumerate(ratios, start=1):
+        assert f"PC{i} ({ratio:.0%} of the path's variance)" in spec
+    caption = next(c.value for c in landscape.caption if "varied most" in c.value)
+    assert f"explain {ratios.sum():.0%} of the path" in caption, caption
+
+
 def test_sharpness_view_lists_the_model(landscape):
     _view(landscape, "Sharpness", ll_iters=5)
     table = landscape.dataframe[0].value
-    assert len(table) >= 1 and (table["top Hessian eigenvalue"] > 0).all()
+    top, bottom = table["top eigenvalue (sharpness)"], table["bottom eigenvalue (most negative)"]
+    assert len(table) >= 1 and (top > 0).all() and (bottom < top).all()
+    assert np.allclose(table["|bottom / top| (non-convexity)"], np.abs(bottom / top))
 
 
 def test_race_view(landscape):
     titles = _view(landscape, "Optimiser race", ll_race_steps=50)
     assert titles == ["rosenbrock: (1 - x)^2 + 100 (y - x^2)^2"]
     assert len(landscape.dataframe[0].value) == 4
+
+
+def test_race_view_says_where_a_path_diverged_and_draws_its_finite_part(landscape):
+    """Reference: momentum on Beale at the default rate 0.01 overflows at step 10 (worked by hand in
+    tests/test_optimizer_race.py); Adam does not."""
+    _view(landscape, "Optimiser race", ll_fn="beale", ll_race_steps=50, ll_race_lr=0.01)
+    table = landscape.dataframe[0].value.set_index("optimiser")
+    assert table.loc["momentum", "status"] == "diverged at step 10" and table.loc["adam", "status"] == "completed"
+    assert np.isfinite(table[["final x", "final y", "final f"]].to_numpy(float)).all()
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas()
+              for d in landscape.get("vega_lite_chart")[0].proto.datasets]  # the chart's data, as Arrow
+    momentum = next(f for f in frames if "path" in f).query("path == 'momentum'")
+    assert len(momentum) == 10 and np.isfinite(momentum[["a", "b"]].to_numpy(float)).all()

@@ -27,3 +27,10 @@ def test_all_nan_surface_and_curves_still_render():
     surface_chart(a, b, np.full((2, 2), np.nan)).to_dict()
     surface_3d(a, b, np.full((2, 2), np.nan)).to_dict()
     interpolation_chart(np.array([0.0, 1.0]), np.array([np.inf, 0.1]), np.array([0.1, 0.9])).to_dict()
+
+
+def test_paths_that_leave_the_map_are_clipped_at_its_edge():
+    a = b = np.linspace(-1, 1, 3)
+    spec = surface_chart(a, b, np.ones((3, 3)), paths={"p": np.array([[0.0, 0.0], [-7e11, 4e10]])}).to_dict()
+    path_layers = [layer for layer in spec["layer"] if layer["mark"]["type"] in ("line", "point")]
+    assert len(path_layers) == 2 and all(layer["mark"]["clip"] for layer in path_layers)

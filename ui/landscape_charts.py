@@ -82,10 +82,12 @@ def surface_chart(a: np.ndarray, b: np.ndarray, loss: np.ndarray, paths: dict[st
                 for name, p in paths.items() for i in range(len(p))]
         path_data = pd.DataFrame(rows)
         colour = alt.Color("path:N", title="path", scale=alt.Scale(scheme="set1"))
-        layers.append(alt.Chart(path_data).mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=2).encode(
-            x="a:Q", y="b:Q", order="step:Q", color=colour, tooltip=["path", "step"]))
+        # clip: a path that ran off the map (e.g. before it diverged) stops at the map's edge
+        layers.append(alt.Chart(path_data).mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=2, clip=True)
+                      .encode(x="a:Q", y="b:Q", order="step:Q", color=colour, tooltip=["path", "step"]))
         layers.append(alt.Chart(path_data[path_data.step == 0]).mark_point(shape="square", size=90, filled=True,
-                                                                            color="white").encode(x="a:Q", y="b:Q"))
+                                                                            color="white", clip=True)
+                      .encode(x="a:Q", y="b:Q"))
     # Streamlit sizes the whole chart, legends included: leave room beside the square plot.
     return alt.layer(*layers).properties(width=size + 160, height=size + 60, title=title)
 
