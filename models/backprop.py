@@ -174,20 +174,25 @@ def activation_distributions(result: TrainResult, max_snapshots: int = 12, sampl
     return [result.snapshot_epochs[i] for i in picks.astype(int)], {k: np.asarray(v) for k, v in out.items()}
 
 
+FLAT_DROP = 0.05  # a range test whose smoothed loss never falls 5% below its starting level found no useful rate
+
+
 @dataclass(frozen=True)
 class RangeTest:
     """Result of a learning-rate range test."""
 
     learning_rates: np.ndarray  # the rate used at each step, growing exponentially
     losses: np.ndarray  # smoothed training loss after each step
-    suggested: tuple[float, float]  # a sensible range: (steepest descent, a tenth of the rate at the lowest loss)
+    suggested: tuple[float, float] | None  # (steepest fall, a tenth of the lowest loss's rate); None: no clear range
 
 
 def lr_range_test(result_config, dataset, start: float = 1e-5, end: float = 10.0, steps: int = 100,
                   smoothing: float = 0.9) -> RangeTest:
     """Train a fresh model while raising the learning rate from `start` to `end` (Smith, 2017).
 
-    Stops early once the smoothed loss exceeds 4x its minimum (the rate is then clearly too large).
+    The loss is smoothed by a bias-corrected exponential moving average with factor `smoothing` (as
+    fastai's `lr_find` records it). Stops early once the smoothed loss exceeds 4x its minimum (the rate
+    is then clearly too large). The suggested range is `suggest_range` of the smoothed curve.
     """
     model = build_model(result_config, dataset.input_shape, dataset.n_classes)
     optimizer = make_optimizer(result_config.optimizer, start, result_config.optimizer_options)
@@ -205,7 +210,7 @@ def lr_range_test(result_config, dataset, start: float = 1e-5, end: float = 10.0
     rates = start * (end / start) ** (np.arange(steps) / max(steps - 1, 1))
     rng = np.random.default_rng(result_config.seed)
     batches, _ = epoch_batches(len(dataset.y_train), result_config.batch_size, rng)
-    smoothed, losses, average = [], [], 0.0
+    smoothed, average = [], 0.0
     for i, lr in enumerate(rates):
         idx = batches[i % len(batches)]
         loss = float(step(dataset.x_train[idx], dataset.y_train[idx], tf.constant(lr, tf.float32)))
@@ -213,12 +218,45 @@ def lr_range_test(result_config, dataset, start: float = 1e-5, end: float = 10.0
             break
         average = smoothing * average + (1 - smoothing) * loss
         smoothed.append(average / (1 - smoothing ** (i + 1)))  # bias-corrected running mean
-        losses.append(loss)
         if smoothed[-1] > 4 * min(smoothed):
             break
     used, curve = rates[: len(smoothed)], np.asarray(smoothed)
-    slope = np.gradient(curve, np.log10(used)) if len(curve) > 2 else np.zeros_like(curve)
-    steepest = float(used[int(np.argmin(slope))]) if len(curve) else start
-    lowest = float(used[int(np.argmin(curve))]) if len(curve) else start
-    ends = sorted(float(np.clip(v, used[0], used[-1])) if len(used) else start for v in (steepest, lowest / 10))
-    return RangeTest(used, curve, (ends[0], ends[1]))
+    return RangeTest(used, curve, suggest_range(used, curve, window=round(1 / (1 - smoothing))))
+
+
+def suggest_range(rates: np.ndarray, smoothed: np.ndarray, window: int = 10) -> tuple[float, float] | None:
+    """Learning rates to train with, read from a range test's smoothed loss curve; None when the curve is flat.
+
+    As fastai's `lr_find` reads its curve, after dropping the first tenth of the steps (rates too small
+    to matter) and the last five (divergence):
+    - the upper end is its `minimum` suggestion, a tenth of the rate at the lowest smoothed loss. The
+      moving average lags the rate (it remembers about `window` steps, a factor of about 4 in rate for
+      100 steps over six decades), so the lowest point itself already lies past the largest rate that trains;
+    - the lower end is its `steep` suggestion, the steepest fall of the loss per decade of rate, searched
+      only up to the upper end, so nothing at or after the lowest point (rates already too large, where
+      a diverging loss can jump down as well as up) is chosen. The slope is taken across `window` steps,
+      the average's memory, not between neighbours, whose differences are mostly noise; the rate reported
+      is the middle of the steepest window. With too few steps below the upper end to measure a slope,
+      the lower end is the first rate kept.
+
+    Flat: when the lowest smoothed loss is not at least FLAT_DROP (5%) below the starting level (the
+    median over the first fifth of the kept steps), the model learned at no rate tried and any "steepest"
+    point would be noise, so there is no range. There is none either when fewer than three steps are
+    left after trimming (the loss diverged at once).
+    """
+    first, stop = len(smoothed) // 10, len(smoothed) - 5
+    if stop - first < 3:
+        return None
+    rates, curve = np.asarray(rates[first:stop], dtype="float64"), np.asarray(smoothed[first:stop], dtype="float64")
+    lowest = int(np.argmin(curve))
+    level = float(np.median(curve[: max(1, len(curve) // 5)]))
+    if curve[lowest] > (1 - FLAT_DROP) * level:
+        return None
+    upper = float(rates[lowest]) / 10
+    below = int(np.searchsorted(rates, upper, side="right"))  # kept steps at rates <= upper
+    if below <= window:
+        return min(float(rates[0]), upper), upper
+    r, c = rates[:below], curve[:below]
+    slope = (c[window:] - c[:-window]) / np.log10(r[window:] / r[:-window])  # loss change per decade
+    steepest = int(np.argmin(slope))
+    return float(np.sqrt(r[steepest] * r[steepest + window])), upper

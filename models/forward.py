@@ -10,6 +10,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from models.features import layer_outputs
+
 MAX_MODEL_BYTES = 16 * 1024 * 1024
 
 
@@ -30,15 +32,14 @@ class LayerStep:
 def forward_trace(model: keras.Model, x: np.ndarray) -> list[LayerStep]:
     """Every layer's output for one input `x` (no batch axis), input to prediction.
 
-    The outputs come from one sub-model whose outputs are all the layers' outputs, so they are exactly
-    what the model computes internally.
+    The outputs come from one sub-model of `model` (`features.layer_outputs`, which also serves Sequential
+    models, whose Keras 3 form has no `model.input`), run in inference mode, so they are exactly what the
+    model computes internally when it predicts.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.input, [layer.output for layer in layers])
-    outputs = probe(np.asarray(x, dtype="float32")[None], training=False)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-    return [LayerStep(layer.name, type(layer).__name__, np.asarray(out)[0], int(layer.count_params()))
-            for layer, out in zip(layers, outputs, strict=True)]
+    outputs = layer_outputs(model, [layer.name for layer in layers], np.asarray(x, dtype="float32")[None])
+    return [LayerStep(layer.name, type(layer).__name__, outputs[layer.name][0], int(layer.count_params()))
+            for layer in layers]
 
 
 def top_predictions(probabilities: np.ndarray, class_names: tuple[str, ...], k: int = 3) -> list[tuple[str, float]]:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from models.activation_lab import gradient_ratio
 from models.backprop import (
+    FLAT_DROP,
     activation_distributions,
     finite_difference,
     hand_step,
@@ -125,9 +126,16 @@ def view_range_test() -> None:
                     lambda: lr_range_test(result.config, result.dataset, low, high, steps))
     st.altair_chart(lr_range_chart(test.learning_rates, test.losses, test.suggested), width="stretch")
     st.caption(f"A fresh copy of the model is trained while the learning rate grows from {low:g} to {high:g}. "
-               f"Where the loss falls fastest the rate is useful; where it shoots up it is too large. Suggested range "
-               f"(shaded): {test.suggested[0]:.2g} to {test.suggested[1]:.2g}; this model used "
-               f"{result.config.learning_rate:g}.")
+               "Where the loss falls fastest the rate is useful; where it shoots up it is too large.")
+    if test.suggested is None:
+        st.info(f"No clear range: the smoothed loss never fell {FLAT_DROP:.0%} below where it started, so no rate "
+                f"tried made this model learn in {steps} steps. Try more steps, a wider range of rates, or a model "
+                "that learns.")
+    else:
+        st.caption(f"Suggested range (shaded): up to {test.suggested[1]:.2g}, a tenth of the rate at the lowest "
+                   "loss (the smoothed curve lags the rate, so its lowest point is already too large to train "
+                   f"with), from {test.suggested[0]:.2g}, where the loss falls fastest below that. This model used "
+                   f"{result.config.learning_rate:g}.")
 
 
 {"One step by hand": view_hand_step, "Gradient flow during training": view_flow,

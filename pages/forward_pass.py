@@ -1,5 +1,7 @@
 """Forward pass: follow one input through every layer of a model to its prediction."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -28,7 +30,9 @@ if source.startswith("Upload"):
                 "are refused: loading them would run their code.")
         st.stop()
     try:
-        model = memo(("upload", upload.name, upload.size), lambda: load_uploaded_model(upload.getvalue(), upload.name))
+        data = upload.getvalue()
+        model = memo(("upload", upload.name, hashlib.sha256(data).hexdigest()),
+                     lambda: load_uploaded_model(data, upload.name))
     except ModelRejected as err:
         st.error(str(err))
         st.stop()
@@ -40,7 +44,7 @@ else:
     result = trained[st.selectbox("Trained model", list(trained), key="fp_model_pick")]
     model, class_names = result.model, result.dataset.class_names
     warn_if_not_learned(result)
-shape = tuple(model.input.shape[1:])
+shape = tuple(model.inputs[0].shape[1:])
 
 
 def choose_input() -> np.ndarray | None:

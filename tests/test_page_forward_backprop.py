@@ -1,8 +1,12 @@
 import io
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 from apptest_helpers import assert_clean, chart_specs, open_dashboard
+
+from models.backprop import tiny_weights
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +43,93 @@ def test_forward_pass_refuses_a_lambda_upload(app, tmp_path):
     assert_clean(app)
 
 
+def test_forward_pass_of_an_uploaded_sequential_model(app, tmp_path):
+    """Item 1 of issue 10: a Sequential .keras file, as saved from a notebook, showed a traceback."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                              keras.layers.Dense(3, activation="softmax", name="probs")])
+    model.save(tmp_path / "notebook.keras")
+    app.switch_page("pages/forward_pass.py").run()
+    app.radio(key="fp_source").set_value("Upload a .keras model").run()
+    app.get("file_uploader")[0].upload("notebook.keras", (tmp_path / "notebook.keras").read_bytes(),
+                                       "application/octet-stream").run()
+    assert_clean(app)
+    x = np.array([[app.slider(key="fp_x1").value, app.slider(key="fp_x2").value]], dtype="float32")
+    probabilities = model.predict(x, verbose=0)[0]  # the page must show what Keras itself predicts
+    best = int(np.argmax(probabilities))
+    assert app.metric[0].value == f"class {best}: {probabilities[best]:.2f}"
+    titles = [s.get("title") for s in chart_specs(app)]
+    assert titles[0].startswith("hidden (Dense)") and titles[-1] == "Softmax: probability of each class"
+    app.radio(key="fp_source").set_value("A model trained in this session").run()
+    assert_clean(app)
+
+
+def _step_lowers_the_loss(lr: float, seed: int = 0, target: float = 1.0) -> bool:
+    """Whether one gradient step of the page's hand-worked network lowers its loss, by TensorFlow alone.
+
+    The page's other defaults: 2-3-1 network, tanh, x = (0.5, -1.0), squared error of a sigmoid output.
+    """
+    w = {k: tf.Variable(v) for k, v in tiny_weights(2, 3, seed).items()}
+    x = tf.constant([0.5, -1.0], tf.float64)
+
+    def loss():
+        hidden = tf.tanh(tf.linalg.matvec(w["W1"], x) + w["b1"])
+        return tf.reduce_sum((tf.sigmoid(tf.linalg.matvec(w["W2"], hidden) + w["b2"]) - target) ** 2)
+
+    with tf.GradientTape() as tape:
+        before = loss()
+    for name, g in tape.gradient(before, w).items():
+        w[name].assign_sub(lr * g)
+    return float(loss()) < float(before)
+
+
+def _outcome(app) -> str:
+    downhill = any("went downhill" in s.value for s in app.success)
+    overshot = any("overshot" in w.value for w in app.warning)
+    assert downhill != overshot  # exactly one verdict
+    return "downhill" if downhill else "overshot"
+
+
+def _first_mark(spec: dict) -> str:
+    mark = spec["layer"][0]["mark"]
+    return mark if isinstance(mark, str) else mark["type"]
+
+
 def test_backprop_views(app):
     app.switch_page("pages/backprop.py").run()
     assert_clean(app)
-    assert any("went downhill" in s.value for s in app.success)
+    assert _outcome(app) == ("downhill" if _step_lowers_the_loss(0.5) else "overshot")
     table = app.dataframe[1].value
     assert (abs(table["chain rule"] - table["autodiff"]) < 1e-6).all()
     app.select_slider(key="bp_lr").set_value(30.0).run()
-    assert any("overshot" in w.value for w in app.warning) or any("downhill" in s.value for s in app.success)
+    assert _outcome(app) == ("downhill" if _step_lowers_the_loss(30.0) else "overshot")
+    app.number_input(key="bp_seed").set_value(7).run()
+    app.radio(key="bp_y").set_value(0).run()
+    assert not _step_lowers_the_loss(30.0, seed=7, target=0.0)  # the case set up to overshoot
+    assert _outcome(app) == "overshot"
+    app.number_input(key="bp_seed").set_value(0).run()
+    app.radio(key="bp_y").set_value(1).run()
     app.radio(key="bp_view").set_value("Gradient flow during training").run()
     assert_clean(app)
     titles = [s.get("title") for s in chart_specs(app)]
     assert "Update-to-weight ratio per layer" in titles and "Activation distributions over training" in titles
     app.radio(key="bp_view").set_value("Learning-rate range test").run()
     assert_clean(app)
-    assert [s.get("title") for s in chart_specs(app)] == ["Learning-rate range test"]
+    (spec,) = chart_specs(app)
+    assert spec["title"] == "Learning-rate range test"
+    assert _first_mark(spec) == "rect" and any("Suggested range (shaded)" in c.value for c in app.caption)
+
+
+def test_range_test_on_a_flat_curve_says_no_clear_range(app):
+    """Issue 10 item 3: rates of 1e-6 to 1e-5 barely move the weights, so the curve is flat and nothing is shaded."""
+    app.switch_page("pages/backprop.py").run()
+    app.radio(key="bp_view").set_value("Learning-rate range test").run()
+    app.select_slider(key="bp_range").set_value((1e-6, 1e-5)).run()
+    assert_clean(app)
+    (spec,) = chart_specs(app)
+    assert spec["layer"][0]["mark"]["type"] == "text" and spec["layer"][0]["mark"]["text"] == "no clear range"
+    assert any(i.value.startswith("No clear range") for i in app.info)
+    assert not any("Suggested range" in c.value for c in app.caption)
 
 
 def test_forward_pass_with_an_uploaded_image_on_digits():

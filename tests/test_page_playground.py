@@ -1,3 +1,4 @@
+import numpy as np
 from apptest_helpers import assert_clean, chart_specs, labels_in, open_dashboard
 
 
@@ -38,7 +39,14 @@ def test_diverging_learning_rate_is_a_warning_not_a_crash():
     assert not at.exception
     assert any("Diverged at epoch 1" in w.value for w in at.warning)
     at.sidebar.select_slider(key="pg_lr").set_value(0.03).run()  # the session keeps working
-    assert_clean(at) and not at.warning
+    assert_clean(at)
+    # No divergence any more; the one warning left is the legitimate one: a linear model cannot separate a
+    # circle, so its test accuracy stays within 10 points of always guessing the commonest class.
+    run = next(reversed(at.session_state["trained_runs"].values()))
+    labels = run.dataset.y_test
+    assert run.status == "completed"
+    assert run.history.test_acc[-1] < np.bincount(labels).max() / len(labels) + 0.10
+    assert [w.value.split(":")[0] for w in at.warning] == ["This model did not learn"]
 
 
 def test_bad_link_falls_back_to_defaults_with_a_warning():

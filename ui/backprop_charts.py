@@ -80,14 +80,24 @@ def distribution_chart(epochs: list[int], quantiles: dict[str, np.ndarray], titl
     )
 
 
-def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float, float], height: int = 320):
-    """Smoothed loss against an exponentially growing learning rate, suggested range shaded."""
+def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float, float] | None, height: int = 320):
+    """Smoothed loss against an exponentially growing learning rate: the suggested range shaded, or, when the
+    test found none, the words "no clear range" over the curve."""
     data = pd.DataFrame({"learning rate": rates, "loss": losses})
-    band = alt.Chart(pd.DataFrame({"low": [suggested[0]], "high": [suggested[1]]})).mark_rect(
-        opacity=0.15, color="#2ca02c").encode(x="low:Q", x2="high:Q")
     line = alt.Chart(data).mark_line(color="#0877bd").encode(
         x=alt.X("learning rate:Q", scale=alt.Scale(type="log"), title="learning rate (log)"),
-        y=alt.Y("loss:Q", title="smoothed training loss"),
+        y=alt.Y("loss:Q", title="smoothed training loss", scale=alt.Scale(zero=False)),
         tooltip=[alt.Tooltip("learning rate:Q", format=".2e"), alt.Tooltip("loss:Q", format=".4f")],
     )
-    return alt.layer(band, line).properties(height=height, title="Learning-rate range test")
+    if suggested is None:
+        middle = float(np.sqrt(rates[0] * rates[-1])) if len(rates) else 1.0
+        top = float(np.max(losses)) if len(losses) else 1.0
+        mark = alt.Chart(pd.DataFrame({"row": [0]})).mark_text(
+            text="no clear range", fontSize=16, baseline="top", color="#888888").encode(x=alt.datum(middle),
+                                                                                        y=alt.datum(top))
+    else:
+        mark = alt.Chart(pd.DataFrame({"low": [suggested[0]], "high": [suggested[1]]})).mark_rect(
+            opacity=0.15, color="#2ca02c").encode(x="low:Q", x2="high:Q",
+                                                  tooltip=[alt.Tooltip("low:Q", format=".2e", title="from"),
+                                                           alt.Tooltip("high:Q", format=".2e", title="to")])
+    return alt.layer(mark, line).properties(height=height, title="Learning-rate range test")
