@@ -12,6 +12,7 @@ from sklearn.metrics import confusion_matrix
 from models.builders import hidden_activation_layers
 from models.config import ExperimentConfig
 from models.engine import TrainResult
+from models.features import symbolic_graph
 
 SATURATED_BELOW = 0.05  # |f'(z)| under this counts as saturated (gradient mostly blocked)
 DEAD_BELOW = 1e-6  # |f'(z)| under this for every input: the unit passes no gradient at all
@@ -59,7 +60,8 @@ def layer_health(result: TrainResult, max_samples: int = 2000) -> list[LayerHeal
     acts = hidden_activation_layers(model)
     if not acts:
         return []
-    probe = keras.Model(model.input, [a.input for a in acts])  # pre-activations
+    graph = symbolic_graph(model)  # model.input is undefined on Sequential models
+    probe = graph.model([graph.inputs[a.name] for a in acts])  # pre-activations
     x = result.dataset.x_train[:max_samples]
     pre = probe(x, training=False)
     pre = pre if isinstance(pre, list | tuple) else [pre]

@@ -4,17 +4,24 @@ Each hidden layer is a linear layer ("dense_1", "conv_1") followed by its own Ac
 ("act_1", "conv_act_1"), so later pages can show the pre-activation and the activation separately.
 With `batch_norm`, a BatchNormalization layer ("conv_bn_1") sits between a conv and its activation.
 The output is always a softmax over the classes.
+
+Every random draw of a model comes from seeds of its own (one per layer, derived from `config.seed`),
+never from Keras' process-wide generator: in the dashboard's server several sessions build and train
+at the same time in threads, and their draws would otherwise interleave.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from models.config import ExperimentConfig
 
+_SEED_KINDS = ("conv", "dense", "output", "dropout")  # layers that draw random numbers
+
 
 def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    """A freshly initialised model for `config`; initial weights depend only on `config.seed`.
+    """A freshly initialised model; its initial weights and dropout masks depend only on `config.seed`.
 
     Args:
         config: the experiment; its architecture, layer sizes, activation, regularisation are used.
@@ -24,7 +31,6 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
     Raises:
         ValueError: a CNN was asked for on inputs that are not images.
     """
-    keras.utils.set_random_seed(config.seed)
     regularizer = keras.regularizers.L1L2(l1=config.l1, l2=config.l2) if (config.l1 or config.l2) else None
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
@@ -35,11 +41,13 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
     elif len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(config.hidden_layers, start=1):
-        x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
+        x = keras.layers.Dense(units, kernel_regularizer=regularizer,
+                               kernel_initializer=_initializer(config, "dense", i), name=f"dense_{i}")(x)
         x = keras.layers.Activation(config.activation, name=f"act_{i}")(x)
         if config.dropout:
-            x = keras.layers.Dropout(config.dropout, seed=config.seed + i, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=regularizer, name="output")(x)
+            x = keras.layers.Dropout(config.dropout, seed=layer_seed(config.seed, "dropout", i), name=f"dropout_{i}")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=regularizer,
+                                 kernel_initializer=_initializer(config, "output"), name="output")(x)
     return keras.Model(inputs, outputs, name=f"{config.architecture}_{config.activation}")
 
 
@@ -52,6 +60,7 @@ def _conv_blocks(x, config: ExperimentConfig, regularizer):
     for i, filters in enumerate(config.conv_filters, start=1):
         x = keras.layers.Conv2D(
             filters, config.kernel_size, padding="same", kernel_regularizer=regularizer,
+            kernel_initializer=_initializer(config, "conv", i),
             use_bias=not config.batch_norm, name=f"conv_{i}",  # a bias before batch norm is cancelled by it
         )(x)
         if config.batch_norm:
@@ -63,6 +72,21 @@ def _conv_blocks(x, config: ExperimentConfig, regularizer):
             x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
     # Global average pooling keeps each late filter's evidence spatial until the end (Grad-CAM).
     return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+
+
+def layer_seed(seed: int, kind: str, index: int = 0) -> int:
+    """The seed of one random layer, hashed from the run's seed and the layer's kind and index.
+
+    Every layer draws differently, a layer's draws do not depend on which other layers the config has
+    (dense_2 starts the same with or without dropout), and the result is below 2**31, which every
+    Keras backend accepts as a seed.
+    """
+    return int(np.random.SeedSequence((seed, _SEED_KINDS.index(kind), index)).generate_state(1)[0] >> 1)
+
+
+def _initializer(config: ExperimentConfig, kind: str, index: int = 0) -> keras.initializers.Initializer:
+    # Keras' default kernel initialiser, with a seed of its own instead of the process-wide one.
+    return keras.initializers.GlorotUniform(seed=layer_seed(config.seed, kind, index))
 
 
 def weight_layers(model: keras.Model) -> list[keras.layers.Layer]:

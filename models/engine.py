@@ -34,13 +34,16 @@ MAX_SNAPSHOT_FLOATS = 20_000_000
 class History:
     """Per-epoch records; index i is the state after epoch i + 1."""
 
-    train_loss: list[float] = field(default_factory=list)  # mean loss on the whole training set
-    test_loss: list[float] = field(default_factory=list)  # mean loss on the test set
+    train_loss: list[float] = field(default_factory=list)  # mean data loss on the whole training set
+    test_loss: list[float] = field(default_factory=list)  # mean data loss on the test set
     train_acc: list[float] = field(default_factory=list)  # accuracy on the training set, 0..1
     test_acc: list[float] = field(default_factory=list)  # accuracy on the test set, 0..1
     grad_norms: list[list[float]] = field(default_factory=list)  # mean per-step gradient L2 norm per weight layer
     seconds: list[float] = field(default_factory=list)  # wall time since training started
     step_seconds: list[float] = field(default_factory=list)  # time in this model's own training steps
+    # L1/L2 penalty of the weights, 0 without regularisation; data loss + penalty is what the optimiser
+    # minimises and what Keras' `evaluate` reports as the loss.
+    penalty: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.train_loss)
@@ -125,15 +128,18 @@ def set_flat_weights(model: keras.Model, flat: np.ndarray) -> None:
 
 
 def flat_state(model: keras.Model) -> np.ndarray:
-    """The non-trainable variables (batch-norm moving statistics) as one float32 vector; (0,) if none."""
-    parts = [np.ravel(v.numpy()) for v in model.non_trainable_variables]
+    """The non-trainable weights (batch-norm moving statistics) as one float32 vector; (0,) if none.
+
+    Dropout's seed-generator state (int64) is left out: it is not part of what the model computes.
+    """
+    parts = [np.ravel(v.numpy()) for v in model.non_trainable_weights]
     return np.concatenate(parts).astype("float32") if parts else np.zeros(0, "float32")
 
 
 def set_flat_state(model: keras.Model, flat: np.ndarray) -> None:
     """Inverse of `flat_state`."""
-    shapes = [tuple(v.shape) for v in model.non_trainable_variables]
-    for v, part in zip(model.non_trainable_variables, split_flat(flat, shapes), strict=True):
+    shapes = [tuple(v.shape) for v in model.non_trainable_weights]
+    for v, part in zip(model.non_trainable_weights, split_flat(flat, shapes), strict=True):
         v.assign(part)
 
 
@@ -277,6 +283,7 @@ def _record(result: TrainResult, s: EpochStats, epoch: int, every: int, seconds:
     h.train_acc.append(s.train_acc)
     h.test_loss.append(s.test_loss)
     h.test_acc.append(s.test_acc)
+    h.penalty.append(s.penalty)
     h.grad_norms.append([float(g) for g in s.grad_norms])
     h.step_seconds.append(s.step_seconds)
     h.seconds.append(seconds)

@@ -24,10 +24,11 @@ class EpochStats:
     """What one epoch produced for one model."""
 
     grad_norms: np.ndarray  # (weight layers,) mean per-step gradient L2 norm
-    train_loss: float  # mean loss on the whole training set after the epoch
+    train_loss: float  # mean data loss (without the penalty) on the whole training set after the epoch
     train_acc: float  # accuracy on the training set, 0..1
-    test_loss: float  # mean loss on the test set
+    test_loss: float  # mean data loss on the test set
     test_acc: float  # accuracy on the test set, 0..1
+    penalty: float  # L1/L2 penalty of the weights after the epoch (0 without regularisation)
     step_seconds: float  # time spent in this model's training steps during the epoch
     weights: np.ndarray  # (P,) flattened trainable weights after the epoch
     state: np.ndarray  # (S,) flattened non-trainable state (batch-norm moving statistics), (0,) if none
@@ -54,7 +55,7 @@ class EpochRunner:
         with tf.GradientTape() as tape:
             per = self.loss_fns[k](yb, model(xb, training=True))
             loss = tf.reduce_sum(per * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
-            loss += tf.add_n([tf.constant(0.0)] + list(model.losses))
+            loss += _penalty(model)
         grads = tape.gradient(loss, variables)
         self.optimizers[k].apply(grads, variables)
         return [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in g])) for g in self._groups[k]]
@@ -92,8 +93,9 @@ class EpochRunner:
                 probs = model(xs, training=False)
                 correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), ys)
                 outputs += [tf.reduce_mean(self.loss_fns[k](ys, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))]
+            outputs.append(_penalty(model))
             outputs.append(tf.concat([tf.reshape(v, [-1]) for v in model.trainable_variables], axis=0))
-            outputs.append(tf.concat([tf.zeros([0])] + [tf.reshape(v, [-1]) for v in model.non_trainable_variables],
+            outputs.append(tf.concat([tf.zeros([0])] + [tf.reshape(v, [-1]) for v in model.non_trainable_weights],
                                      axis=0))
         return outputs
 
@@ -106,12 +108,17 @@ class EpochRunner:
             seconds = [time.perf_counter() - start] * len(self.models)  # includes the evaluation
         stats, offset = [], 0
         for k, groups in enumerate(self._groups):
-            tr_loss, tr_acc, te_loss, te_acc, weights, state = rest[6 * k : 6 * k + 6]
+            tr_loss, tr_acc, te_loss, te_acc, penalty, weights, state = rest[7 * k : 7 * k + 7]
             norms = grad_means[offset : offset + len(groups)]
             offset += len(groups)
             stats.append(EpochStats(norms, float(tr_loss), float(tr_acc), float(te_loss), float(te_acc),
-                                    float(seconds[k]), weights, state))
+                                    float(penalty), float(seconds[k]), weights, state))
         return stats
+
+
+def _penalty(model: keras.Model):
+    """The regularisers' L1/L2 penalty of the current weights; Keras adds it to the loss it reports."""
+    return tf.add_n([tf.constant(0.0)] + list(model.losses))
 
 
 def _layer_groups(model: keras.Model) -> list[list[int]]:

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from models.builders import hidden_activation_layers
+from models.features import layer_outputs
 
 DOMAIN = (-1.2, 1.2)  # plane shown for the 2D datasets; the data lie within about [-1, 1]
 
@@ -47,8 +48,6 @@ def hidden_unit_maps(model: keras.Model, grid: PlaneGrid) -> list[np.ndarray]:
     layers = hidden_activation_layers(model)
     if not layers:
         return []
-    probe = keras.Model(model.input, [layer.output for layer in layers])
-    outputs = probe(grid.points, training=False)
-    outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+    outputs = layer_outputs(model, [layer.name for layer in layers], grid.points)
     r = grid.resolution
-    return [np.asarray(o).T.reshape(-1, r, r) for o in outputs]
+    return [outputs[layer.name].T.reshape(-1, r, r) for layer in layers]

@@ -76,6 +76,14 @@ boundary_col.caption(
 curve_col.caption(
     "Both curves falling together means learning; test loss rising while train loss falls means overfitting."
 )
+h = result.history
+penalised = any(h.penalty)
+if penalised:
+    curve_col.caption(
+        "With L1/L2 regularisation the curves are the data loss (how wrong the predictions are); the grey "
+        "curve is the penalty on large weights that the optimiser adds to it. Data loss + penalty is the total "
+        "it minimises."
+    )
 
 if result.status == "diverged":
     st.warning(result.message)
@@ -85,12 +93,16 @@ else:
     st.caption(result.message)
 warn_if_not_learned(result)
 
-h = result.history
-cols = metrics_row.columns(4)
-cols[0].metric("Train loss", f"{h.train_loss[-1]:.3g}")
-cols[1].metric("Test loss", f"{h.test_loss[-1]:.3g}")
-cols[2].metric("Train accuracy", f"{h.train_acc[-1]:.0%}")
-cols[3].metric("Test accuracy", f"{h.test_acc[-1]:.0%}")
+cols = iter(metrics_row.columns(5 if penalised else 4))
+loss_name = "data loss" if penalised else "loss"  # without a penalty the data loss is the whole loss
+next(cols).metric(f"Train {loss_name}", f"{h.train_loss[-1]:.3g}")
+next(cols).metric(f"Test {loss_name}", f"{h.test_loss[-1]:.3g}")
+if penalised:
+    next(cols).metric("L1/L2 penalty", f"{h.penalty[-1]:.3g}", help=(
+        f"Added to the data loss: train total {h.train_loss[-1] + h.penalty[-1]:.3g}, "
+        f"test total {h.test_loss[-1] + h.penalty[-1]:.3g} (what Keras' evaluate reports as the loss)."))
+next(cols).metric("Train accuracy", f"{h.train_acc[-1]:.0%}")
+next(cols).metric("Test accuracy", f"{h.test_acc[-1]:.0%}")
 curve_col.altair_chart(accuracy_chart(h, config.epochs), width="stretch")
 
 st.subheader("What every hidden neuron computes")

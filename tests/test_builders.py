@@ -35,6 +35,13 @@ def test_same_seed_same_initial_weights_other_seed_differs():
     assert not np.array_equal(a.get_weights()[0], d.get_weights()[0])
 
 
+def test_adding_dropout_keeps_the_initial_weights():
+    """Each layer's seed comes from its kind and index, not its position: dropout takes no draws from the others."""
+    c = ExperimentConfig(hidden_layers=(5, 5))
+    plain, dropped = build_model(c, (2,), 2), build_model(c.replace(dropout=0.3), (2,), 2)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.get_weights(), dropped.get_weights(), strict=True))
+
+
 def test_images_are_flattened_for_an_mlp():
     model = build_model(ExperimentConfig(dataset="digits", hidden_layers=(6,)), (8, 8, 1), 10)
     assert model.get_layer("flatten").output.shape[-1] == 64

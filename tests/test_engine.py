@@ -33,6 +33,23 @@ def test_reported_metrics_equal_keras_evaluate(tiny_config):
     assert r.history.test_acc[-1] == pytest.approx(acc, abs=1e-6)
 
 
+def test_penalty_plus_data_loss_equals_keras_evaluate(tiny_config):
+    """Reference: Keras' `evaluate`, whose loss is the data loss plus the L1/L2 penalty of the weights."""
+    r = train(tiny_config.replace(l1=0.002, l2=0.01))
+    r.model.compile(loss="sparse_categorical_crossentropy")
+    h = r.history
+    assert len(h.penalty) == len(h) and h.penalty[-1] > 0.005  # about 1% of the loss: the check below can fail
+    for x, y, data_loss in ((r.dataset.x_train, r.dataset.y_train, h.train_loss[-1]),
+                            (r.dataset.x_test, r.dataset.y_test, h.test_loss[-1])):
+        total = r.model.evaluate(x, y, verbose=0, batch_size=1024)
+        assert data_loss + h.penalty[-1] == pytest.approx(total, rel=1e-5, abs=1e-6)
+
+
+def test_no_regularisation_means_no_penalty(tiny_config):
+    r = train(tiny_config)
+    assert r.history.penalty == [0.0] * tiny_config.epochs
+
+
 def test_same_config_same_numbers(tiny_config):
     a, b = train(tiny_config), train(tiny_config)
     assert a.history.train_loss == b.history.train_loss

@@ -53,3 +53,14 @@ def test_bad_link_falls_back_to_defaults_with_a_warning():
     at = open_dashboard({"epochs": "lots", "n_samples": "100"})
     assert not at.exception
     assert any("could not be used" in w.value for w in at.warning)
+
+
+def test_regularised_run_shows_data_loss_and_penalty_apart():
+    """Reference: the run's own history; data loss + penalty is what Keras' evaluate reports (tests/test_engine.py)."""
+    at = open_dashboard({"epochs": "5", "n_samples": "100", "l2": "0.01"})
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert set(metrics) == {"Train data loss", "Test data loss", "L1/L2 penalty", "Train accuracy", "Test accuracy"}
+    result = next(iter(at.session_state["trained_runs"].values()))
+    assert result.history.penalty[-1] > 0 and metrics["L1/L2 penalty"] == f"{result.history.penalty[-1]:.3g}"
+    assert any("data loss" in c.value and "penalty" in c.value for c in at.caption)

@@ -39,3 +39,12 @@ def test_gradient_chart_uses_log_scale_and_clamps_zero():
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
     values = [row["gradient norm"] for row in next(iter(spec["datasets"].values()))]
     assert min(values) > 0
+
+
+def test_loss_chart_adds_the_penalty_curve_only_when_regularised():
+    plain = _history()
+    assert not any(plain.penalty) and "penalty" not in str(loss_chart(plain, 10).to_dict())
+    regularised = _history()
+    regularised.penalty = [0.3, 0.2, 0.1]
+    spec = str(loss_chart(regularised, 10).to_dict())
+    assert "L1/L2 penalty" in spec

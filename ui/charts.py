@@ -12,6 +12,7 @@ from models.plane import PlaneGrid
 # Playground colours: orange for class 0, blue for class 1; both read on light and dark themes.
 CLASS_COLOURS = ("#f59322", "#0877bd")
 SPLIT_COLOURS = alt.Scale(domain=["train", "test"], range=["#0877bd", "#e4572e"])
+PENALTY = "L1/L2 penalty"  # the loss chart's name for the regularisers' share of the loss
 
 
 def history_frame(history: History) -> pd.DataFrame:
@@ -27,20 +28,33 @@ def history_frame(history: History) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def loss_chart(history: History, total_epochs: int, height: int = 320) -> alt.Chart:
-    """Train and test loss against epoch; the x axis spans the whole run so it grows while training."""
-    data = history_frame(history)
-    return (
-        alt.Chart(data, title="Loss per epoch")
+def loss_chart(history: History, total_epochs: int, height: int = 320) -> alt.Chart | alt.LayerChart:
+    """Train and test loss against epoch; the x axis spans the whole run so it grows while training.
+
+    With L1/L2 regularisation the two curves are the data loss, and a grey curve shows the penalty the
+    optimiser adds to it (data loss + penalty is the total that Keras' `evaluate` reports).
+    """
+    regularised = any(history.penalty)
+    colours = SPLIT_COLOURS
+    if regularised:
+        colours = alt.Scale(domain=["train", "test", PENALTY], range=[*SPLIT_COLOURS.range, "#8c8c8c"])
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[1, max(total_epochs, 2)]))
+    color = alt.Color("split:N", title="curve" if regularised else "data", scale=colours)
+    chart = (
+        alt.Chart(history_frame(history))
         .mark_line(point=len(history) < 30)
         .encode(
-            x=alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[1, max(total_epochs, 2)])),
-            y=alt.Y("loss:Q", title="mean loss"),
-            color=alt.Color("split:N", title="data", scale=SPLIT_COLOURS),
+            x=x, y=alt.Y("loss:Q", title="mean data loss, and penalty" if regularised else "mean loss"), color=color,
             tooltip=["epoch", "split", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".1%")],
         )
-        .properties(height=height)
     )
+    if not regularised:
+        return chart.properties(title="Loss per epoch", height=height)
+    penalty = pd.DataFrame({"epoch": np.arange(1, len(history.penalty) + 1), "split": PENALTY,
+                            "loss": history.penalty})
+    line = alt.Chart(penalty).mark_line(point=len(history) < 30, strokeDash=[4, 3]).encode(
+        x=x, y="loss:Q", color=color, tooltip=["epoch", alt.Tooltip("loss:Q", title=PENALTY, format=".4f")])
+    return alt.layer(chart, line).properties(title="Loss per epoch", height=height)
 
 
 def accuracy_chart(history: History, total_epochs: int, height: int = 260) -> alt.Chart:
