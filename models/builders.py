@@ -54,8 +54,8 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
 def _conv_blocks(x, config: ExperimentConfig, regularizer):
     # Pool until the maps are a quarter of the input's side (8x8 on 32x32 shapes, 2x2 on 8x8 digits),
     # then keep that resolution: the last conv layers still have a grid of positions for Grad-CAM to
-    # localise an object on (Grad-CAM mass on the shape: 1.85-1.97x its area share with a 4x4 grid, 1.90-2.08x with 8x8),
-    # and their units already see most of the image.
+    # localise an object on (Grad-CAM mass on the shape: 1.85-1.97x its area share with a 4x4 grid,
+    # 1.90-2.08x with 8x8), and their units already see most of the image.
     smallest = max(2, min(x.shape[1], x.shape[2]) // 4)
     for i, filters in enumerate(config.conv_filters, start=1):
         x = keras.layers.Conv2D(
