@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
-from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_param_names
+from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_param_ranges
 
 POINT_DATASETS = ("circle", "xor", "gaussians", "spiral", "moons")
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
@@ -122,6 +123,35 @@ class ExperimentConfig:
             kwargs[key] = _parse_query_value(key, str(raw), ExperimentConfig().to_dict()[key])
         return cls(**kwargs)
 
+    @classmethod
+    def from_query_lenient(cls, query: dict[str, str], datasets=DATASETS) -> tuple[ExperimentConfig, list[str]]:
+        """Like `from_query`, but a bad field falls back to its default and the link's other fields are kept.
+
+        Fields are applied in declaration order, so `dataset` is judged before `architecture` and
+        `optimizer` before `optimizer_options`; a field that does not fit the ones kept so far is dropped.
+
+        Args:
+            query: the URL's query parameters; keys that are not config fields are ignored.
+            datasets: the datasets the calling page can train; any other one is a bad field.
+
+        Returns:
+            The config (always valid) and one message per dropped field, each starting with `field=value:`.
+        """
+        config, problems = cls(), []
+        for f in dataclasses.fields(cls):
+            if f.name not in query:
+                continue
+            raw = str(query[f.name])
+            try:
+                value = _parse_query_value(f.name, raw, getattr(config, f.name))
+                if f.name == "dataset":
+                    _check_choice("dataset", value, datasets)
+                config = config.replace(**{f.name: value})
+            except ConfigError as err:
+                shown = raw if len(raw) <= 40 else raw[:37] + "..."
+                problems.append(f"{f.name}={shown}: {str(err).removeprefix(f.name + ': ')}")  # name it once
+        return config, problems
+
     def key(self) -> str:
         """Stable short hash of the config, used as a cache key."""
         blob = json.dumps(self.to_dict(), sort_keys=True)
@@ -129,11 +159,14 @@ class ExperimentConfig:
 
 
 def _parse_query_value(key: str, raw: str, default):
+    """`raw` read as the type of `default`; raises ConfigError naming `key` when it does not parse."""
     try:
         if key in ("hidden_layers", "conv_filters"):
             return tuple(int(v) for v in raw.split(",") if v.strip()) if raw != "none" else ()
         if key == "optimizer_options":
             pairs = [p.split(":", 1) for p in raw.split(";") if p]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("expected name:value pairs separated by ';'")
             return tuple((k, float(v)) for k, v in pairs)
         if isinstance(default, bool):
             return raw.lower() in ("1", "true", "yes")
@@ -143,13 +176,15 @@ def _parse_query_value(key: str, raw: str, default):
 
 
 def _check_range(name: str, value, low, high) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number between {low} and {high}; got {value}.")
     if not (low <= value <= high):
         raise ConfigError(f"{name} must be between {low} and {high}; got {value}.")
 
 
 def _check_choice(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+        raise ConfigError(f"{name} must be one of {', '.join(str(a) for a in allowed)}; got {value!r}.")
 
 
 def validate(c: ExperimentConfig) -> None:
@@ -177,12 +212,13 @@ def validate(c: ExperimentConfig) -> None:
     _check_range("l1", c.l1, 0.0, 1.0)
     _check_range("l2", c.l2, 0.0, 1.0)
     _check_range("dropout", c.dropout, 0.0, 0.9)
-    allowed = optimizer_param_names(c.optimizer)
-    for name, _ in c.optimizer_options:
-        if name not in allowed:
+    ranges = optimizer_param_ranges(c.optimizer)
+    for name, value in c.optimizer_options:
+        if name not in ranges:
             raise ConfigError(
                 f"optimizer_options: {c.optimizer} has no parameter {name!r}; "
-                f"allowed: {', '.join(allowed) or 'none'}."
+                f"allowed: {', '.join(ranges) or 'none'}."
             )
+        _check_range(f"optimizer_options: {name}", value, *ranges[name])
     if c.architecture == "cnn" and not c.is_image:
         raise ConfigError(f"architecture 'cnn' needs an image dataset; {c.dataset!r} is 2D points.")

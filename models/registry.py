@@ -47,7 +47,7 @@ class OptimizerSpec:
     keras_name: str  # class name in keras.optimizers
     description: str  # one line for the UI
     fixed: tuple[tuple[str, object], ...] = ()  # constructor arguments that define the variant
-    tunable: tuple[tuple[str, float, float], ...] = ()  # (parameter, min, max) worth a slider
+    tunable: tuple[tuple[str, float, float], ...] = ()  # (parameter, min, max): a slider, and what a link may set
 
 
 _BETAS = (("beta_1", 0.0, 0.999), ("beta_2", 0.5, 0.9999))
@@ -77,7 +77,11 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "adadelta": OptimizerSpec("Adadelta", "Adagrad variant with a decaying window.", tunable=(("rho", 0.5, 0.999),)),
     "adamax": OptimizerSpec("Adamax", "Adam with an infinity-norm scaling.", tunable=_BETAS),
     "nadam": OptimizerSpec("Nadam", "Adam with Nesterov momentum.", tunable=_BETAS),
-    "lion": OptimizerSpec("Lion", "Sign of an interpolated momentum: equal-size steps.", tunable=_BETAS),
+    # Keras refuses beta_1 = 0 for Lion: it would be SignSGD.
+    "lion": OptimizerSpec(
+        "Lion", "Sign of an interpolated momentum: equal-size steps.",
+        tunable=(("beta_1", 0.01, 0.999), _BETAS[1]),
+    ),
     "lamb": OptimizerSpec("Lamb", "Adam with per-layer trust ratios.", tunable=_BETAS),
     "ftrl": OptimizerSpec(
         "Ftrl", "Follow-the-regularised-leader, from online learning.",
@@ -103,9 +107,10 @@ def _keras_defaults(keras_name: str) -> dict[str, object]:
     return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
-def optimizer_param_names(name: str) -> tuple[str, ...]:
-    """Names of the parameters a user may set for optimiser `name`."""
-    return tuple(p for p, _, _ in OPTIMIZERS[name].tunable) if name in OPTIMIZERS else ()
+def optimizer_param_ranges(name: str) -> dict[str, tuple[float, float]]:
+    """(min, max) of each parameter a user may set for optimiser `name`: the sliders' bounds, so a value a
+    link may carry is always one the Playground's widgets can show."""
+    return {p: (low, high) for p, low, high in OPTIMIZERS[name].tunable} if name in OPTIMIZERS else {}
 
 
 def optimizer_defaults(name: str) -> dict[str, float]:

@@ -50,60 +50,70 @@ boundary_slot, curve_slot = boundary_col.empty(), curve_col.empty()
 drawn_epochs: list[int] = []  # how far the charts on screen have got
 
 
-def draw(result: TrainResult) -> None:
-    """Redraw the boundary and the loss curve; called live during training and once after."""
-    drawn_epochs.append(len(result.history))
+def draw_boundary(result: TrainResult) -> None:
     data = result.dataset
     prob = class_probability(result.model, GRID)
     boundary_slot.altair_chart(
         decision_boundary_chart(GRID, prob, points_frame(data), data.class_names), width="content"
     )
+
+
+def draw(result: TrainResult) -> None:
+    """Redraw the boundary and the loss curve; called live during training and once after."""
+    drawn_epochs.append(len(result.history))
+    draw_boundary(result)
     curve_slot.altair_chart(loss_chart(result.history, result.config.epochs), width="stretch")
+
+
+def show_metrics(h, penalised: bool) -> None:
+    """The last epoch's losses and accuracies in the row above the charts."""
+    cols = iter(metrics_row.columns(5 if penalised else 4))
+    loss_name = "data loss" if penalised else "loss"  # without a penalty the data loss is the whole loss
+    next(cols).metric(f"Train {loss_name}", f"{h.train_loss[-1]:.3g}")
+    next(cols).metric(f"Test {loss_name}", f"{h.test_loss[-1]:.3g}")
+    if penalised:
+        next(cols).metric("L1/L2 penalty", f"{h.penalty[-1]:.3g}", help=(
+            f"Added to the data loss: train total {h.train_loss[-1] + h.penalty[-1]:.3g}, "
+            f"test total {h.test_loss[-1] + h.penalty[-1]:.3g} (what Keras' evaluate reports as the loss)."))
+    next(cols).metric("Train accuracy", f"{h.train_acc[-1]:.0%}")
+    next(cols).metric("Test accuracy", f"{h.test_acc[-1]:.0%}")
 
 
 result = train_live(config, label="Training", on_update=draw, updates=10)
 if result is None:
     st.stop()
+h = result.history
+if not len(h):  # diverged in epoch 1: result.model holds the initial weights, and no epoch has a loss to plot
+    draw_boundary(result)
 # A run that completed was drawn at its last epoch by the live updates; a cached, diverged or
 # stopped run still needs its final state drawn.
-live_final = result.status == "completed" and drawn_epochs[-1:] == [len(result.history)]
-if len(result.history) and not live_final:
+live_final = result.status == "completed" and drawn_epochs[-1:] == [len(h)]
+if len(h) and not live_final:
     draw(result)
 boundary_col.caption(
     "Background: the network's probability of the blue class at every point. Circles are training "
     "points, diamonds are test points: a good model has each point on its own colour."
 )
-curve_col.caption(
-    "Both curves falling together means learning; test loss rising while train loss falls means overfitting."
-)
-h = result.history
-penalised = any(h.penalty)
-if penalised:
-    curve_col.caption(
-        "With L1/L2 regularisation the curves are the data loss (how wrong the predictions are); the grey "
-        "curve is the penalty on large weights that the optimiser adds to it. Data loss + penalty is the total "
-        "it minimises."
-    )
-
 if result.status == "diverged":
-    st.warning(result.message)
-    if not len(result.history):
-        st.stop()
+    first_epoch = (" The first epoch already overflowed, so there is no loss to plot: the boundary and neurons "
+                   "below are those of the initial weights.")
+    st.warning(result.message + ("" if len(h) else first_epoch))
 else:
     st.caption(result.message)
-warn_if_not_learned(result)
-
-cols = iter(metrics_row.columns(5 if penalised else 4))
-loss_name = "data loss" if penalised else "loss"  # without a penalty the data loss is the whole loss
-next(cols).metric(f"Train {loss_name}", f"{h.train_loss[-1]:.3g}")
-next(cols).metric(f"Test {loss_name}", f"{h.test_loss[-1]:.3g}")
-if penalised:
-    next(cols).metric("L1/L2 penalty", f"{h.penalty[-1]:.3g}", help=(
-        f"Added to the data loss: train total {h.train_loss[-1] + h.penalty[-1]:.3g}, "
-        f"test total {h.test_loss[-1] + h.penalty[-1]:.3g} (what Keras' evaluate reports as the loss)."))
-next(cols).metric("Train accuracy", f"{h.train_acc[-1]:.0%}")
-next(cols).metric("Test accuracy", f"{h.test_acc[-1]:.0%}")
-curve_col.altair_chart(accuracy_chart(h, config.epochs), width="stretch")
+penalised = any(h.penalty)
+if len(h):
+    curve_col.caption(
+        "Both curves falling together means learning; test loss rising while train loss falls means overfitting."
+    )
+    if penalised:
+        curve_col.caption(
+            "With L1/L2 regularisation the curves are the data loss (how wrong the predictions are); the grey "
+            "curve is the penalty on large weights that the optimiser adds to it. Data loss + penalty is the total "
+            "it minimises."
+        )
+    warn_if_not_learned(result)
+    show_metrics(h, penalised)
+    curve_col.altair_chart(accuracy_chart(h, config.epochs), width="stretch")
 
 st.subheader("What every hidden neuron computes")
 st.caption(

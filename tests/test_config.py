@@ -1,6 +1,10 @@
-import pytest
+import dataclasses
 
-from models.config import ConfigError, ExperimentConfig
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.config import POINT_DATASETS, ConfigError, ExperimentConfig, validate
 
 
 def test_defaults_are_valid_and_playground_sized():
@@ -72,3 +76,75 @@ def test_key_is_stable_and_sensitive():
     assert ExperimentConfig(optimizer_options=(("beta_1", 0.8), ("beta_2", 0.99))).key() == ExperimentConfig(
         optimizer_options=(("beta_2", 0.99), ("beta_1", 0.8))
     ).key()
+
+
+@pytest.mark.parametrize(
+    "optimizer, option, value",
+    [("momentum", "momentum", 5.0), ("adam", "beta_1", 1e30), ("rmsprop", "rho", -0.1), ("adamw", "weight_decay", 1.0),
+     ("ftrl", "l1_regularization_strength", -1.0)],
+)
+def test_optimizer_option_out_of_range_names_it_and_its_range(optimizer, option, value):
+    with pytest.raises(ConfigError, match=f"{option} must be between"):
+        ExperimentConfig(optimizer=optimizer, optimizer_options=((option, value),))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"learning_rate": "nan"}, {"noise": "inf"}, {"l2": "-inf"},
+     {"optimizer": "momentum", "optimizer_options": "momentum:nan"},
+     {"optimizer": "adam", "optimizer_options": "beta_2:inf"}],
+)
+def test_non_finite_values_are_refused_with_a_message(query):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        ExperimentConfig.from_query(query)
+
+
+def test_kernel_size_outside_the_choices_is_a_config_error():
+    with pytest.raises(ConfigError, match="kernel_size must be one of 1, 3, 5, 7; got 9"):
+        ExperimentConfig.from_query({"kernel_size": "9"})
+
+
+def test_link_with_one_bad_field_keeps_the_others():
+    config, problems = ExperimentConfig.from_query_lenient(
+        {"optimizer": "sgd", "optimizer_options": "momentum:5", "hidden_layers": "4", "epochs": "lots", "utm": "x"}
+    )
+    assert (config.optimizer, config.optimizer_options, config.hidden_layers) == ("sgd", (), (4,))
+    assert config.epochs == ExperimentConfig().epochs
+    assert [p.split("=")[0] for p in problems] == ["optimizer_options", "epochs"]
+
+
+def test_link_the_page_cannot_train_falls_back_field_by_field():
+    config, problems = ExperimentConfig.from_query_lenient(
+        {"architecture": "cnn", "dataset": "digits", "epochs": "7"}, datasets=POINT_DATASETS
+    )
+    assert (config.dataset, config.architecture, config.epochs) == ("circle", "mlp", 7)
+    assert [p.split("=")[0] for p in problems] == ["dataset", "architecture"]
+
+
+_FIELDS = [f.name for f in dataclasses.fields(ExperimentConfig)]
+_NUMBERS = st.one_of(
+    st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["nan", "inf", "-inf", "1e30", "-1e308", "1e400", "0", "-0.0", "9" * 40, "", "none", " 3 ", "1_0"]),
+)
+_OPTION_NAMES = st.sampled_from(["momentum", "beta_1", "beta_2", "rho", "weight_decay", "epsilon", "", "x"])
+_VALUES = st.one_of(
+    _NUMBERS,
+    st.lists(_NUMBERS, max_size=12).map(",".join),
+    st.lists(st.tuples(_OPTION_NAMES, _NUMBERS), max_size=4).map(lambda kv: ";".join(f"{k}:{v}" for k, v in kv)),
+    st.sampled_from(["cnn", "mlp", "digits", "circle", "sgd", "momentum", "adam", "relu", "true", "no", "mse"]),
+    st.text(max_size=20),
+)
+_QUERIES = st.dictionaries(st.one_of(st.sampled_from(_FIELDS), st.text(max_size=8)), _VALUES, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_QUERIES)
+def test_any_link_gives_a_config_or_a_config_error(query):
+    try:
+        ExperimentConfig.from_query(query)
+    except ConfigError:
+        pass
+    config, problems = ExperimentConfig.from_query_lenient(query, datasets=POINT_DATASETS)
+    assert config.dataset in POINT_DATASETS and config.architecture == "mlp"
+    validate(config)
+    assert all(p.split("=")[0] in query for p in problems)  # every message names a field of the link

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from apptest_helpers import assert_clean, chart_specs, labels_in, open_dashboard
 
 
@@ -64,3 +65,35 @@ def test_regularised_run_shows_data_loss_and_penalty_apart():
     result = next(iter(at.session_state["trained_runs"].values()))
     assert result.history.penalty[-1] > 0 and metrics["L1/L2 penalty"] == f"{result.history.penalty[-1]:.3g}"
     assert any("data loss" in c.value and "penalty" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_bad_optimizer_option_in_link_falls_back_for_that_field_only(optimizer):
+    at = open_dashboard({"optimizer": optimizer, "optimizer_options": "momentum:5", "hidden_layers": "4",
+                         "epochs": "5", "n_samples": "100"})
+    assert_clean(at)
+    assert [w.value.count("optimizer_options") for w in at.warning] == [1]
+    run = next(iter(at.session_state["trained_runs"].values()))
+    assert (run.config.optimizer, run.config.optimizer_options, run.config.hidden_layers) == (optimizer, (), (4,))
+    assert len(at.get("image")) == 1
+    at.sidebar.slider(key="pg_epochs").set_value(6).run()
+    assert_clean(at)
+    assert not at.warning  # the message is shown once, not on every rerun
+
+
+def test_cnn_link_on_the_playground_keeps_working_after_the_next_change():
+    at = open_dashboard({"architecture": "cnn", "dataset": "digits", "epochs": "5", "n_samples": "100"})
+    assert_clean(at)
+    assert len(at.warning) == 1 and "architecture" in at.warning[0].value and "dataset" in at.warning[0].value
+    at.sidebar.slider(key="pg_n_layers").set_value(1).run()
+    assert_clean(at)
+    assert at.query_params["hidden_layers"] == "8"
+
+
+def test_divergence_at_epoch_one_still_shows_the_initial_state():
+    at = open_dashboard({"activation": "linear", "optimizer": "sgd", "learning_rate": "100.0", "epochs": "5"})
+    assert not at.exception
+    assert any("Diverged at epoch 1" in w.value for w in at.warning)
+    assert "Decision boundary" in [spec.get("title") for spec in chart_specs(at)]
+    assert len(at.get("image")) == 2  # the initial weights' neuron maps
+    assert any("first epoch" in text for text in [w.value for w in at.warning] + [c.value for c in at.caption])

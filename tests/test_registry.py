@@ -4,7 +4,15 @@ import keras
 import numpy as np
 import pytest
 
-from models.registry import ACTIVATIONS, OPTIMIZERS, activation_fn, make_optimizer, optimizer_defaults
+from models.config import ExperimentConfig
+from models.registry import (
+    ACTIVATIONS,
+    OPTIMIZERS,
+    activation_fn,
+    make_optimizer,
+    optimizer_defaults,
+    optimizer_param_ranges,
+)
 
 REQUIRED_ACTIVATIONS = {"linear", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "tanh", "sigmoid",
                         "softplus", "softsign", "hard_sigmoid"}
@@ -49,3 +57,19 @@ def test_defaults_come_from_keras_signatures():
     assert optimizer_defaults("nesterov")["momentum"] == 0.9
     opt = make_optimizer("nesterov", 0.01)
     assert opt.nesterov and opt.momentum == 0.9
+
+
+@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if OPTIMIZERS[n].tunable])
+def test_link_ranges_are_the_slider_bounds_and_keras_steps_at_both_ends(name):
+    ranges = optimizer_param_ranges(name)
+    assert ranges == {p: (low, high) for p, low, high in OPTIMIZERS[name].tunable}  # link-valid == widget-valid
+    for param, (low, high) in ranges.items():
+        assert low <= optimizer_defaults(name)[param] <= high
+        if param in ("momentum", "beta_1", "beta_2", "rho"):  # decay rates: 1 would never forget
+            assert 0 <= low and high < 1
+        for value in (low, high):
+            ExperimentConfig(optimizer=name, optimizer_options=((param, value),))  # validates
+            opt = make_optimizer(name, 0.1, ((param, value),))
+            w = keras.Variable(np.array([1.0, -2.0], dtype="float32"))
+            opt.apply([keras.ops.convert_to_tensor(np.array([0.5, -0.5], dtype="float32"))], [w])
+            assert np.isfinite(w.numpy()).all()

@@ -57,13 +57,21 @@ def seed_widgets(config: ExperimentConfig, prefix: str) -> None:
         st.session_state.setdefault(key, value)
 
 
-def config_from_link() -> ExperimentConfig:
-    """The config in the page URL (a shared link), or the default when the URL has none or a bad one."""
-    try:
-        return ExperimentConfig.from_query(dict(st.query_params))
-    except (ConfigError, TypeError) as err:
-        st.warning(f"The link's settings could not be used ({err}); starting from the defaults.")
-        return ExperimentConfig()
+def config_from_link(datasets=POINT_DATASETS) -> ExperimentConfig:
+    """The config in the page URL (a shared link); each field this page cannot use falls back to its default.
+
+    The link's other fields are kept, and one st.warning names every field that was dropped and why.
+    """
+    config, problems = ExperimentConfig.from_query_lenient(dict(st.query_params), datasets)
+    if problems:
+        st.warning("Some of the link's settings could not be used, so they start from their defaults:\n\n"
+                   + "\n".join(f"- {_literal(p)}" for p in problems))
+    return config
+
+
+def _literal(text: str) -> str:
+    """`text` from a URL as a code span, shown literally: a link cannot inject headings, links or images."""
+    return "`" + text.replace("`", "'") + "`"
 
 
 def _options_with_current(options: tuple, key: str) -> list:
