@@ -11,6 +11,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # refuse larger files before decoding anything
 MAX_PIXELS = 4096 * 4096  # refuse larger images before decoding pixels (decompression bombs)
+MAX_ASPECT = 20  # refuse images whose long side is more than this many times the short side
+# Larger images are reduced to about this many pixels while decoding, so no full-size float copy is ever made
+# (a 4096x4096 PNG cost ~580 MB before). The models' inputs are at most 224x224; at MAX_ASPECT:1 this still
+# leaves a short side of 229 px, so a centre crop needs no upscaling.
+DECODED_PIXELS = 1024 * 1024
+# What the uploader's file types promise. PIL picks a decoder by content, not by file name, so without this list
+# EPS content named .png runs Ghostscript, and PSD, ICO, ... reach their own plugins.
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+_NOT_RESIZABLE = {"1": "L", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}  # see _resizable_mode
 
 
 class ImageRejected(ValueError):
@@ -28,8 +37,11 @@ class DecodedImage:
 def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS) -> DecodedImage:
     """Decode uploaded bytes to RGB floats, refusing anything unsafe or unreadable.
 
+    Images over DECODED_PIXELS are reduced while decoding (JPEG decodes at 1/2 to 1/8 scale directly).
+
     Raises:
-        ImageRejected: empty, too large, not an image, truncated, or too many pixels.
+        ImageRejected: empty, too large, not in ALLOWED_FORMATS, truncated, too many pixels, sides further
+            apart than MAX_ASPECT:1, or float values that are NaN or infinite.
     """
     if not data:
         raise ImageRejected("The file is empty.")
@@ -38,22 +50,71 @@ def decode_image(data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size  # read from the header, before any pixel is decoded
             if width * height > max_pixels:
                 raise ImageRejected(f"The image is {width}x{height} pixels; the limit is {max_pixels:,} pixels.")
+            if max(width, height) > MAX_ASPECT * min(width, height):
+                raise ImageRejected(f"The image is {width}x{height} pixels; its sides may differ by at most "
+                                    f"{MAX_ASPECT}:1.")
             steps = [f"decoded {image.format or 'image'} {width}x{height}, mode {image.mode}"]
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
                 steps.append(f"kept the first of {image.n_frames} frames")
+            target = _reduced_size(width, height)
+            if target != (width, height):
+                image.draft(None, target)  # JPEG decodes at 1/2, 1/4 or 1/8 scale, never below target; others ignore
             image.load()
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except UnidentifiedImageError as err:
+        names = ", ".join(ALLOWED_FORMATS[:-1]) + " or " + ALLOWED_FORMATS[-1]
+        raise ImageRejected(f"This file is not an image in a format the dashboard reads: {names}.") from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageRejected(f"This file is not an image that can be read safely ({type(err).__name__}).") from err
     except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
         raise ImageRejected(f"The image data is damaged or truncated ({err}).") from err
+    _refuse_non_finite(image)
+    image = _reduce(image, (width, height), target, steps)
     return DecodedImage(*_to_rgb(image, steps))
+
+
+def _reduced_size(width: int, height: int) -> tuple[int, int]:
+    """The size, same aspect ratio, of at most about DECODED_PIXELS pixels; smaller images keep theirs."""
+    scale = (DECODED_PIXELS / (width * height)) ** 0.5
+    return (width, height) if scale >= 1 else (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _refuse_non_finite(image: Image.Image) -> None:
+    """Float images with NaN or infinity would scale to all black; refuse them instead (a megapixel at a time)."""
+    if image.mode != "F":
+        return
+    rows = max(1, 2**20 // image.width)
+    for top in range(0, image.height, rows):
+        if not np.isfinite(np.asarray(image.crop((0, top, image.width, top + rows)))).all():
+            raise ImageRejected("The image holds values that are not a number (NaN) or infinite, so its brightness "
+                                "cannot be shown. Save it with finite values only.")
+
+
+def _reduce(image: Image.Image, size: tuple[int, int], target: tuple[int, int], steps: list[str]) -> Image.Image:
+    """Shrink a decoded image of header size `size` to `target`; resized copies keep `info`, so EXIF too."""
+    if size == target:
+        return image
+    if image.size != target:  # a JPEG's draft may already have decoded at the target size
+        mode = _resizable_mode(image)
+        if mode != image.mode:
+            steps.append(f"converted {image.mode} to {mode}")
+            image = image.convert(mode)
+        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    steps.append(f"reduced {size[0]}x{size[1]} -> {image.size[0]}x{image.size[1]} while decoding")
+    return image
+
+
+def _resizable_mode(image: Image.Image) -> str:
+    """A mode that PIL resizes by interpolation: P and 1 would be resized by nearest neighbour, I;16 not at all."""
+    if image.mode == "P":
+        return "RGBA" if "transparency" in image.info else "RGB"
+    return _NOT_RESIZABLE.get(image.mode, image.mode)
 
 
 def _to_rgb(image: Image.Image, steps: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -1,8 +1,13 @@
 import io
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from models.image_io import ImageRejected, decode_image, fit_to_input
 
@@ -145,3 +150,142 @@ def test_right_aspect_ratio_gets_no_crop_or_pad_step(mode):
 def test_unknown_mode_is_named():
     with pytest.raises(ValueError, match="'stretch'"):
         fit_to_input(np.zeros((4, 4, 3), dtype="float32"), (4, 4, 3), mode="stretch")
+
+
+# Issue 11, item 2: only the formats the page claims are decoded; content in any other format is refused before
+# a plugin (EPS -> Ghostscript, PSD, ICO, ...) touches it.
+ALLOWED = r"PNG, JPEG, GIF, BMP, WEBP or TIFF"
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n0 0 moveto 8 8 lineto stroke\n%%EOF\n"
+
+
+def test_disguised_eps_is_refused_without_running_ghostscript(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    marker = tmp_path / "gs-was-run"
+    gs = tmp_path / "gs"  # a stand-in Ghostscript that records being run, then fails as a broken one would
+    gs.write_text(f'#!/bin/sh\necho "$@" > "{marker}"\nexit 1\n')
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # PIL caches where it found gs; look again
+    with pytest.raises(ImageRejected, match=ALLOWED):
+        decode_image(EPS)  # the upload would be named .png; the name plays no part in decoding
+    assert not marker.exists(), "Ghostscript was run on the upload"
+
+
+def _psd() -> bytes:
+    """A 4x4 RGB Photoshop file: header, empty colour-mode/resources/layers sections, raw pixel data."""
+    return b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 4, 4, 8, 3) + struct.pack(">IIIH", 0, 0, 0, 0) + bytes(48)
+
+
+@pytest.mark.parametrize("fmt", ["PSD", "ICO", "PDF"])
+def test_formats_outside_the_allow_list_are_refused(fmt):
+    data = _psd() if fmt == "PSD" else _bytes(Image.new("RGB", (16, 16), (0, 90, 200)), fmt)
+    with pytest.raises(ImageRejected, match=f"not an image in a format the dashboard reads: {ALLOWED}"):
+        decode_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "WEBP", "TIFF"])
+def test_allowed_formats_still_decode(fmt):  # PNG, JPEG and GIF are decoded in the tests above
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    decoded = decode_image(_bytes(Image.new("RGB", (12, 10), (0, 0, 255)), fmt, **options))
+    assert decoded.pixels.shape == (10, 12, 3) and np.allclose(decoded.pixels[5, 6], [0, 0, 1])
+    assert decoded.steps[0] == f"decoded {fmt} 12x10, mode RGB"
+
+
+# Issue 11, item 3: memory. A 58 kB 4096x4096 PNG used to cost ~580 MB of RSS (float copies at full size), so large
+# images are reduced to about DECODED_PIXELS while decoding, and very thin strips are refused.
+@pytest.fixture(scope="module")
+def big_png(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "4096.png"
+    Image.new("RGB", (4096, 4096), (200, 30, 60)).save(path)  # ~58 kB, as in the issue
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_large_image_is_reduced_while_decoding(fmt, big_png):
+    data = big_png.read_bytes() if fmt == "PNG" else _bytes(Image.open(big_png), "JPEG")
+    decoded = decode_image(data)
+    assert decoded.pixels.shape == (1024, 1024, 3)
+    assert decoded.steps[:2] == (f"decoded {fmt} 4096x4096, mode RGB", "reduced 4096x4096 -> 1024x1024 while decoding")
+    assert np.allclose(decoded.pixels[512, 512], [200 / 255, 30 / 255, 60 / 255], atol=0.02)
+
+
+_PEAK_RSS_GROWTH = r"""
+import re, sys
+from models.image_io import decode_image, fit_to_input
+
+def status(field):
+    return int(re.search(field + r":\s+(\d+) kB", open("/proc/self/status").read())[1]) / 1024
+
+data = open(sys.argv[1], "rb").read()
+open("/proc/self/clear_refs", "w").write("5")  # restart the high-water mark (VmHWM) from the current RSS
+before = status("VmRSS")
+fit_to_input(decode_image(data).pixels, (224, 224, 3))
+print(status("VmHWM") - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to read peak RSS")
+def test_large_png_upload_peak_memory(big_png):
+    """Peak RSS growth of decode_image + fit_to_input, in MB, measured in a fresh process.
+
+    tracemalloc misses PIL's C buffers, and getrusage's ru_maxrss is inherited from the parent across
+    fork/exec (here: pytest with TensorFlow loaded), so the child reads its own VmHWM. Before the fix: ~580 MB.
+    """
+    run = subprocess.run([sys.executable, "-c", _PEAK_RSS_GROWTH, str(big_png)], cwd=Path(__file__).parents[1],
+                         capture_output=True, text=True, check=True)
+    growth_mb = float(run.stdout)
+    assert growth_mb < 150, f"decoding a 4096x4096 PNG raised peak RSS by {growth_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
+def test_exif_orientation_survives_reduction(fmt):
+    image = Image.new("RGB", (2048, 1024), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 1024, 1024))  # left half red
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # shown turned 90 degrees clockwise: the left half ends on top
+    decoded = decode_image(_bytes(image, fmt, exif=exif))
+    assert decoded.pixels.shape == (1448, 724, 3)
+    assert decoded.pixels[10, 362, 0] > 0.9 and decoded.pixels[-10, 362, 2] > 0.9
+
+
+@pytest.mark.parametrize("mode, converted", [("P", "converted P to RGB"), ("1", "converted 1 to L"),
+                                             ("I;16", "converted I;16 to I")])
+def test_large_image_in_a_mode_resize_cannot_interpolate_is_converted_first(mode, converted):
+    image = Image.new(mode, (2048, 1024), 1)
+    if mode == "I;16":
+        image = Image.fromarray(np.tile(np.arange(2048, dtype=np.uint16) * 30, (1024, 1)))
+    decoded = decode_image(_bytes(image, "PNG"))
+    assert decoded.pixels.shape == (724, 1448, 3)
+    assert decoded.steps[1:3] == (converted, "reduced 2048x1024 -> 1448x724 while decoding")
+
+
+def test_reduced_thin_image_keeps_a_short_side_for_cropping():
+    decoded = decode_image(_bytes(Image.new("L", (18000, 900)), "PNG"))  # 20:1, near the pixel limit
+    height, width, _ = decoded.pixels.shape
+    assert height >= 224 and width <= 20 * height  # a centre crop still covers a 224x224 input
+
+
+@pytest.mark.parametrize("size", [(21, 1), (1, 21), (16_000_000, 1)])
+def test_extreme_aspect_ratio_is_refused(size):
+    with pytest.raises(ImageRejected, match=rf"^The image is {size[0]}x{size[1]} pixels; .* 20:1"):
+        decode_image(_bytes(Image.new("L", size), "PNG"))
+
+
+def test_aspect_ratio_at_the_limit_is_accepted():
+    assert decode_image(_bytes(Image.new("L", (20, 1)), "PNG")).pixels.shape == (1, 20, 3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_tiff_with_nan_or_inf_is_refused(bad):
+    values = np.linspace(0, 1, 64, dtype="float32").reshape(8, 8)
+    values[3, 5] = bad
+    with pytest.raises(ImageRejected, match="not a number .NaN. or infinite"):
+        decode_image(_bytes(Image.fromarray(values, "F"), "TIFF"))
+
+
+def test_float_tiff_is_scaled_to_8_bits():
+    values = np.linspace(-5, 5, 64, dtype="float32").reshape(8, 8)
+    decoded = decode_image(_bytes(Image.fromarray(values, "F"), "TIFF"))
+    assert decoded.pixels[0, 0, 0] == 0 and decoded.pixels[-1, -1, 0] == 1
+    assert "scaled high bit-depth values to 8 bits" in decoded.steps
