@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -13,6 +14,14 @@ import numpy as np
 from models.features import layer_outputs
 
 MAX_MODEL_BYTES = 16 * 1024 * 1024
+# Limits on what a .keras archive may unpack to, checked from its zip directory before anything is decompressed.
+# Python's zipfile never yields more than a member's declared size, so the directory's numbers bound the memory.
+MAX_UNPACKED_BYTES = 64 * 10**6  # all members together: ~4x the upload limit; real .keras files are stored 1:1
+MAX_CONFIG_BYTES = 10**6  # each .json member (config, metadata); configs saved here take <1 kB per layer
+MAX_RATIO = 100  # Keras stores members uncompressed (1:1); deflated zeros reach ~1000:1
+RATIO_FLOOR_BYTES = 10**6  # small members (JSON, an all-zero bias) may compress well and cannot hurt
+MAX_MEMBERS = 32  # Keras writes 3 members plus one file per asset (e.g. a StringLookup's vocabulary)
+KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 
 
 class ModelRejected(ValueError):
@@ -48,11 +57,53 @@ def top_predictions(probabilities: np.ndarray, class_names: tuple[str, ...], k: 
     return [(class_names[i] if i < len(class_names) else f"class {i}", float(probabilities[i])) for i in order]
 
 
+def _is_keras_member(name: str) -> bool:
+    """Whether `name` is a member Keras 3 writes: its three files, or a relative path under `assets/`."""
+    parts = name.rstrip("/").split("/")
+    return name in KERAS_MEMBERS or (
+        len(parts) > 1 and parts[0] == "assets" and "\\" not in name and ":" not in name
+        and all(part not in ("", ".", "..") for part in parts))
+
+
+def check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb or a foreign archive from its directory alone, before any member is decompressed.
+
+    Raises:
+        ModelRejected: too many members, an unexpected or duplicated member, an oversized config.json, more than
+            MAX_UNPACKED_BYTES in all, or a member over RATIO_FLOOR_BYTES compressed more than MAX_RATIO:1.
+    """
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ModelRejected(f"The file holds {len(members)} archive members; a .keras file holds "
+                            f"{len(KERAS_MEMBERS)} plus its assets, and the limit is {MAX_MEMBERS}.")
+    names = [m.filename for m in members]
+    allowed = ", ".join(KERAS_MEMBERS) + " and files under assets/"
+    for name in names:
+        if not _is_keras_member(name):
+            raise ModelRejected(f"The file holds an unexpected member {name!r}; a .keras file holds only {allowed}.")
+        if names.count(name) > 1:
+            raise ModelRejected(f"The file holds {name!r} {names.count(name)} times; a .keras file holds it once.")
+    for m in members:
+        if m.filename.endswith(".json") and m.file_size > MAX_CONFIG_BYTES:
+            raise ModelRejected(f"{m.filename} unpacks to {m.file_size / 1e6:.1f} MB; the limit is "
+                                f"{MAX_CONFIG_BYTES / 1e6:.0f} MB.")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNPACKED_BYTES:
+        raise ModelRejected(f"The model unpacks to {total / 1e6:.0f} MB; the limit is "
+                            f"{MAX_UNPACKED_BYTES / 1e6:.0f} MB.")
+    for m in members:
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > RATIO_FLOOR_BYTES and ratio > MAX_RATIO:
+            raise ModelRejected(f"{m.filename} is compressed {ratio:.0f}:1 ({m.file_size / 1e6:.1f} MB stored in "
+                                f"{m.compress_size / 1e3:.0f} kB); more than {MAX_RATIO}:1 is refused as a zip bomb.")
+
+
 def load_uploaded_model(data: bytes, filename: str) -> keras.Model:
     """Load a user's `.keras` file with Keras' safe mode on; anything else is refused with a reason.
 
     Raises:
-        ModelRejected: wrong format, too large, corrupt, or containing code (e.g. a Lambda layer).
+        ModelRejected: wrong format, too large (packed or unpacked, see `check_archive`), corrupt, or containing
+            code (e.g. a Lambda layer).
     """
     if len(data) > MAX_MODEL_BYTES:
         raise ModelRejected(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_MODEL_BYTES / 1e6:.0f} MB.")
@@ -62,11 +113,14 @@ def load_uploaded_model(data: bytes, filename: str) -> keras.Model:
                             "(model.save('model.keras')) and upload that.")
     if suffix != ".keras":
         raise ModelRejected(f"Only .keras model files are accepted; got {filename!r}.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            check_archive(archive)
+    except zipfile.BadZipFile as err:
+        raise ModelRejected("This is not a valid .keras file (a .keras file is a zip archive).") from err
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "upload.keras"
         path.write_bytes(data)
-        if not zipfile.is_zipfile(path):
-            raise ModelRejected("This is not a valid .keras file (a .keras file is a zip archive).")
         try:
             model = keras.models.load_model(path, safe_mode=True, compile=False)
         except Exception as err:  # Keras raises many types for bad archives; all mean "not loadable"

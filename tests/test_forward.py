@@ -1,4 +1,6 @@
 import io
+import time
+import warnings
 import zipfile
 
 import keras
@@ -7,7 +9,14 @@ import pytest
 
 from models.config import ExperimentConfig
 from models.engine import train
-from models.forward import ModelRejected, forward_trace, load_uploaded_model, top_predictions
+from models.forward import (
+    MAX_MEMBERS,
+    MAX_RATIO,
+    ModelRejected,
+    forward_trace,
+    load_uploaded_model,
+    top_predictions,
+)
 
 
 def test_trace_equals_keras_sub_model_outputs():
@@ -67,6 +76,116 @@ def test_h5_and_other_files_are_refused(tmp_path):
         load_uploaded_model(b"print('hi')", "model.py")
     with pytest.raises(ModelRejected, match="limit is"):
         load_uploaded_model(b"0" * (17 * 1024 * 1024), "big.keras")
+
+
+# Issue 11 item 1: zip bombs. Each bomb is a real model's archive with one member replaced or added; the big
+# member is deflated from 1 MB chunks, so the test never holds its unpacked bytes (200 MB -> ~0.2 MB stored).
+MB = 10**6
+
+
+def _small_model_bytes(tmp_path) -> bytes:
+    inputs = keras.Input((2,))
+    return _saved(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs)), tmp_path)
+
+
+def _with_member(original: bytes, name: str, size: int, fill: bytes = b"\0", prefix: bytes = b"") -> bytes:
+    """`original` with member `name` replaced, or added, by `prefix` followed by `size` bytes of `fill`, deflated."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename != name:
+                dst.writestr(info, src.read(info))
+        with dst.open(name, "w", force_zip64=True) as member:
+            member.write(prefix)
+            for start in range(0, size, MB):
+                member.write(fill * min(MB, size - start))
+    return out.getvalue()
+
+
+def _refused(data: bytes, monkeypatch) -> str:
+    """The refusal message for `data`, checking that it came from the zip directory alone, at once: nothing may
+    decompress a member (`ZipFile.open`) or hand the archive to Keras before the refusal."""
+    calls = []
+
+    def recorder(what):
+        def record(*args, **kwargs):
+            calls.append(what)
+            raise AssertionError(f"{what} was called")
+        return record
+
+    with monkeypatch.context() as patch:
+        patch.setattr(zipfile.ZipFile, "open", recorder("ZipFile.open"))
+        patch.setattr(keras.models, "load_model", recorder("keras.models.load_model"))
+        start = time.perf_counter()
+        with pytest.raises(ModelRejected) as refusal:
+            load_uploaded_model(data, "bomb.keras")
+        elapsed = time.perf_counter() - start
+    assert calls == [], f"decompressed or loaded before refusing: {calls}"
+    assert elapsed < 0.5, f"refusal took {elapsed:.2f} s"
+    return str(refusal.value)
+
+
+def test_weights_bomb_is_refused_before_unpacking(tmp_path, monkeypatch):
+    data = _with_member(_small_model_bytes(tmp_path), "model.weights.h5", 200 * MB)
+    assert len(data) < MB  # a sub-megabyte upload...
+    assert _refused(data, monkeypatch) == "The model unpacks to 200 MB; the limit is 64 MB."  # ...declaring 200 MB
+
+
+def test_config_padded_with_spaces_is_refused(tmp_path, monkeypatch):
+    """JSON allows trailing whitespace, so a config bomb parses: today's code loaded this model."""
+    original = _small_model_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(original)) as archive:
+        config = archive.read("config.json")
+    data = _with_member(original, "config.json", 200 * MB, fill=b" ", prefix=config)
+    message = _refused(data, monkeypatch)
+    assert message == f"config.json unpacks to {(len(config) + 200 * MB) / MB:.1f} MB; the limit is 1 MB."
+
+
+def test_member_compressed_beyond_the_ratio_is_refused(tmp_path, monkeypatch):
+    """5 MB of zeros fits the 64 MB budget, but no model weights compress 1000:1."""
+    data = _with_member(_small_model_bytes(tmp_path), "model.weights.h5", 5 * MB)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo("model.weights.h5")
+    ratio = info.file_size / info.compress_size
+    assert ratio > 10 * MAX_RATIO
+    assert _refused(data, monkeypatch) == (f"model.weights.h5 is compressed {ratio:.0f}:1 (5.0 MB stored in "
+                                           f"{info.compress_size / 1e3:.0f} kB); more than {MAX_RATIO}:1 is refused "
+                                           "as a zip bomb.")
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/cron.d/x", "assets/../../x", "assets\\..\\x", "payload.bin",
+                                  "model.weights.npz", "assets/./x"])
+def test_unexpected_member_is_refused(name, tmp_path, monkeypatch):
+    """Any member beyond Keras' three makes Keras extract the whole archive to disk; only assets/... may be added."""
+    data = _with_member(_small_model_bytes(tmp_path), name, MB)
+    assert _refused(data, monkeypatch) == (
+        f"The file holds an unexpected member {name!r}; a .keras file holds only metadata.json, config.json, "
+        "model.weights.h5 and files under assets/.")
+
+
+def test_too_many_or_repeated_members_are_refused(tmp_path, monkeypatch):
+    data = _small_model_bytes(tmp_path)
+    for i in range(MAX_MEMBERS - 2):
+        data = _with_member(data, f"assets/layers/lookup/part{i}.txt", 1)
+    assert _refused(data, monkeypatch) == (f"The file holds {MAX_MEMBERS + 1} archive members; a .keras file holds 3 "
+                                         f"plus its assets, and the limit is {MAX_MEMBERS}.")
+    out = io.BytesIO(_small_model_bytes(tmp_path))
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "a") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name we are adding on purpose
+        archive.writestr("config.json", b'{"class_name": "Sequential"}')
+    assert _refused(out.getvalue(), monkeypatch) == "The file holds 'config.json' 2 times; a .keras file holds it once."
+
+
+def test_a_model_with_assets_loads(tmp_path):
+    """A StringLookup saves its vocabulary as an asset, a fourth member, which must pass the checks."""
+    lookup = keras.layers.StringLookup(name="lookup")
+    lookup.adapt(np.array(["cat", "dog", "bird"]))
+    data = _saved(keras.Sequential([keras.Input((1,), dtype="string"), lookup]), tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assets = [name for name in archive.namelist() if name.startswith("assets/")]
+    assert assets == ["assets/layers/string_lookup/vocabulary.txt"]
+    loaded = load_uploaded_model(data, "lookup.keras")
+    assert loaded.get_layer("lookup").get_vocabulary() == lookup.get_vocabulary()
 
 
 # An independent reference for the forward pass: each layer's maths written out in numpy from its saved

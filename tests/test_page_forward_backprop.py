@@ -64,6 +64,37 @@ def test_forward_pass_of_an_uploaded_sequential_model(app, tmp_path):
     assert_clean(app)
 
 
+def _softmax_with_bias(bias: list[float]) -> keras.Model:
+    """A 2-input, 3-class model whose prediction is softmax(bias) for every input: same architecture and names
+    for every bias, so the saved files differ only in the weights' bytes."""
+    model = keras.Sequential([keras.Input((2,), name="point"), keras.layers.Dense(3, activation="softmax",
+                                                                                  name="probs")], name="m")
+    model.get_layer("probs").set_weights([np.zeros((2, 3), "float32"), np.array(bias, "float32")])
+    return model
+
+
+def test_forward_pass_reloads_a_different_upload_with_the_same_name_and_size(app, tmp_path):
+    """Issue 11 item 6: uploads were cached by (name, size), so a second file of the same name and size showed the
+    first model's prediction; the cache key is now the content's SHA-256 (pages/forward_pass.py)."""
+    models, files = {}, {}
+    for label, bias in {"A": [2.0, 0.0, 0.0], "B": [0.0, 0.0, 3.0]}.items():
+        models[label] = _softmax_with_bias(bias)
+        models[label].save(tmp_path / f"{label}.keras")
+        files[label] = (tmp_path / f"{label}.keras").read_bytes()
+    assert len(files["A"]) == len(files["B"]) and files["A"] != files["B"]
+    app.switch_page("pages/forward_pass.py").run()
+    app.radio(key="fp_source").set_value("Upload a .keras model").run()
+    for label in ("A", "B"):
+        app.get("file_uploader")[0].upload("m.keras", files[label], "application/octet-stream").run()
+        assert_clean(app)
+        x = np.array([[app.slider(key="fp_x1").value, app.slider(key="fp_x2").value]], dtype="float32")
+        probabilities = models[label].predict(x, verbose=0)[0]  # Keras' own prediction for the file just uploaded
+        best = int(np.argmax(probabilities))
+        assert app.metric[0].value == f"class {best}: {probabilities[best]:.2f}", f"model {label}"
+    app.radio(key="fp_source").set_value("A model trained in this session").run()
+    assert_clean(app)
+
+
 def _step_lowers_the_loss(lr: float, seed: int = 0, target: float = 1.0) -> bool:
     """Whether one gradient step of the page's hand-worked network lowers its loss, by TensorFlow alone.
 
