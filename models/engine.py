@@ -254,18 +254,21 @@ def train_many(
     tensors = [tf.constant(a) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)]
     rng = np.random.default_rng(first_config.seed + 1)
     start = time.perf_counter()
-    for epoch in range(1, first_config.epochs + 1):
-        batches, mask = epoch_batches(len(dataset.y_train), first_config.batch_size, rng)
-        stats = runner.run_epoch(tensors[0], tensors[1], batches, mask, tensors[2], tensors[3])
-        for result, s in zip(results, stats, strict=True):
-            if result.status == "running":
-                _record(result, s, epoch, every, time.perf_counter() - start)
-        if on_epoch is not None:
-            on_epoch(results)
-        if all(r.status != "running" for r in results):
-            break
-        if should_stop is not None and should_stop() and epoch < first_config.epochs:
-            return _finish(results, "cancelled")
+    try:  # closed also when a callback raises (Streamlit interrupts a run by raising in `on_epoch`)
+        for epoch in range(1, first_config.epochs + 1):
+            batches, mask = epoch_batches(len(dataset.y_train), first_config.batch_size, rng)
+            stats = runner.run_epoch(tensors[0], tensors[1], batches, mask, tensors[2], tensors[3])
+            for result, s in zip(results, stats, strict=True):
+                if result.status == "running":
+                    _record(result, s, epoch, every, time.perf_counter() - start)
+            if on_epoch is not None:
+                on_epoch(results)
+            if all(r.status != "running" for r in results):
+                break
+            if should_stop is not None and should_stop() and epoch < first_config.epochs:
+                return _finish(results, "cancelled")
+    finally:
+        runner.close()
     return _finish(results, "completed")
 
 
