@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running `streamlit run dashboard.py`."""
+
+    url: str  # base URL, e.g. http://127.0.0.1:8501
+    pid: int  # the server process, for its memory and CPU time
+
+    def rss_mb(self) -> float:
+        """Resident memory now, MB (from /proc)."""
+        return _status_kb(self.pid, "VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        """Highest resident memory so far, MB."""
+        return _status_kb(self.pid, "VmHWM") / 1024
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far, seconds."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(f"{key} not in /proc/{pid}/status")
+
+
 @contextlib.contextmanager
 def running_app(timeout: float = 120):
     """`streamlit run dashboard.py` on a free port; yields the base URL once /_stcore/health says ok."""
+    with running_server(timeout) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def running_server(timeout: float = 120):
+    """Like `running_app`, but yields a `Server` (URL and process) for memory and CPU checks."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1"]
@@ -53,7 +89,7 @@ def running_app(timeout: float = 120):
                     break
             assert time.time() < deadline, "streamlit did not become healthy in time"
             time.sleep(0.3)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
