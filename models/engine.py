@@ -100,6 +100,17 @@ def per_sample_loss(name: str, n_classes: int) -> Callable:
     return mse
 
 
+def training_data_loss(result: TrainResult) -> float:
+    """Mean data loss of `result.model`'s current weights on the whole training set.
+
+    For a run that diverged in its first epoch the model holds its initial weights, so this is the loss
+    the first step started from (the history has no epoch to show).
+    """
+    probs = result.model(result.dataset.x_train, training=False)
+    return float(np.mean(per_sample_loss(result.config.loss, result.dataset.n_classes)(result.dataset.y_train,
+                                                                                         probs)))
+
+
 def flat_weights(model: keras.Model) -> np.ndarray:
     """All trainable weights of `model` as one float32 vector, in `trainable_variables` order."""
     return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]).astype("float32")

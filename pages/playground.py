@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from models.datasets import Dataset
-from models.engine import TrainResult
+from models.engine import TrainResult, training_data_loss
 from models.plane import class_probability, hidden_unit_maps, plane_grid
 from ui.charts import accuracy_chart, decision_boundary_chart, loss_chart
 from ui.images import unit_maps_image
@@ -95,8 +95,9 @@ boundary_col.caption(
     "points, diamonds are test points: a good model has each point on its own colour."
 )
 if result.status == "diverged":
-    first_epoch = (" The first epoch already overflowed, so there is no loss to plot: the boundary and neurons "
-                   "below are those of the initial weights.")
+    first_epoch = (f" The first epoch already overflowed: training started from a loss of "
+                   f"{training_data_loss(result):.3g} and no epoch ended finite, so there is no curve to plot; the "
+                   "boundary and neurons below are those of the initial weights.")
     st.warning(result.message + ("" if len(h) else first_epoch))
 else:
     st.caption(result.message)

@@ -139,3 +139,14 @@ def test_xla_and_graph_mode_agree(tiny_config):
     a = train(tiny_config, jit_compile=False)
     b = train(tiny_config, jit_compile=True)
     assert np.allclose(a.history.train_loss, b.history.train_loss, rtol=1e-4)
+
+
+def test_training_data_loss_equals_keras_evaluate(tiny_config):
+    """Reference: model.evaluate with Keras' own sparse categorical cross-entropy."""
+    from models.engine import training_data_loss
+
+    r = train(tiny_config)
+    r.model.compile(loss="sparse_categorical_crossentropy")
+    expected = r.model.evaluate(r.dataset.x_train, r.dataset.y_train, verbose=0, batch_size=len(r.dataset.y_train))
+    assert training_data_loss(r) == pytest.approx(expected, rel=1e-5)
+    assert training_data_loss(r) == pytest.approx(r.history.train_loss[-1], rel=1e-5)

@@ -97,3 +97,11 @@ def test_divergence_at_epoch_one_still_shows_the_initial_state():
     assert "Decision boundary" in [spec.get("title") for spec in chart_specs(at)]
     assert len(at.get("image")) == 2  # the initial weights' neuron maps
     assert any("first epoch" in text for text in [w.value for w in at.warning] + [c.value for c in at.caption])
+    # Reference: Keras' own evaluate of a freshly built model of the same config (the initial weights).
+    from models.builders import build_model
+
+    result = next(iter(at.session_state["trained_runs"].values()))
+    fresh = build_model(result.config, result.dataset.input_shape, result.dataset.n_classes)
+    fresh.compile(loss="sparse_categorical_crossentropy")
+    initial = fresh.evaluate(result.dataset.x_train, result.dataset.y_train, verbose=0)
+    assert any(f"started from a loss of {initial:.3g}" in w.value for w in at.warning)
