@@ -1,7 +1,7 @@
 """The real browser path: streamlit run, headless Chromium, a slider change, a redraw."""
 
 import pytest
-from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, running_app, wait_for_script
+from browser_helpers import ARTIFACTS, running_app, wait_for_script
 
 pytestmark = pytest.mark.browser
 
@@ -14,17 +14,6 @@ def wait_for_count(page, selector: str, count: int, timeout_ms: int = 120_000) -
     page.wait_for_function(
         "([sel, n]) => document.querySelectorAll(sel).length === n", arg=[selector, count], timeout=timeout_ms
     )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_playground_slider_change_redraws(browser):

@@ -7,7 +7,7 @@ Each test records its wall time and the server's peak memory in test-artifacts/l
 import time
 
 import pytest
-from browser_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, running_server, wait_for_script
+from browser_helpers import ARTIFACTS, running_server, wait_for_script
 
 from models.config import ExperimentConfig
 from models.engine import train
@@ -26,17 +26,6 @@ PLAYGROUND_CONFIGS = [
                        ("spiral", "relu", (16, 8, 8), 3), ("moons", "tanh", (6,), 4), ("circle", "relu", (4, 4), 5),
                        ("xor", "tanh", (8, 8, 4), 6), ("moons", "elu", (8,), 7))
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _record(name: str, seconds: float, server) -> None:
