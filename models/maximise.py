@@ -51,8 +51,11 @@ class AscentConfig:
     seed: int = 0  # starting noise and the random transformations
 
 
-def filter_objective(model: keras.Model, layer_name: str, filters: list[int]):
+def filter_objective(model: keras.Model, layer_name: str, filters: list[int], preprocess=None):
     """Score of image i = mean activation of filter filters[i] of `layer_name`.
+
+    `preprocess` maps images in [0, 1] to the model's own input scaling (tensor in, tensor out), for
+    models trained on other inputs (the ImageNet bases); None feeds the images as they are.
 
     A conv layer is read after its rectifier (`rectified_output`): the mean of a conv's linear output
     only sees the image's mean colour, so a first-layer filter would be "maximised" by a flat colour.
@@ -67,7 +70,7 @@ def filter_objective(model: keras.Model, layer_name: str, filters: list[int]):
     pick = tf.one_hot(filters, probe.output.shape[-1])  # (F, C): row i selects filter filters[i]
 
     def score(images):
-        maps = probe(images, training=False)
+        maps = probe(images if preprocess is None else preprocess(images), training=False)
         means = tf.reduce_mean(_redirected_relu(maps) if relu else maps, axis=(1, 2))  # (F, C)
         return tf.reduce_sum(means * pick, axis=-1)
 
@@ -206,10 +209,13 @@ def maximise(score, input_shape: tuple[int, int, int], n: int, config: AscentCon
 
 
 def maximise_filters(model: keras.Model, layer_name: str, filters: list[int],
-                     config: AscentConfig = AscentConfig()) -> np.ndarray:
-    """Images that maximise each of `filters` of `layer_name`, optimised together; (F, H, W, C)."""
-    return maximise(filter_objective(model, layer_name, filters), tuple(model.inputs[0].shape[1:]), len(filters),
-                    config)
+                     config: AscentConfig = AscentConfig(), preprocess=None) -> np.ndarray:
+    """Images in [0, 1] that maximise each of `filters` of `layer_name`, optimised together; (F, H, W, C).
+
+    `preprocess`: as in `filter_objective`, applied to the images before the model sees them.
+    """
+    return maximise(filter_objective(model, layer_name, filters, preprocess), tuple(model.inputs[0].shape[1:]),
+                    len(filters), config)
 
 
 def maximise_classes(model: keras.Model, classes: list[int], config: AscentConfig = AscentConfig()) -> np.ndarray:

@@ -68,3 +68,9 @@ def preprocess(name: str, pixels: np.ndarray) -> np.ndarray:
     """Images in [0, 1] (N, H, W, 3) to the model's own input scaling."""
     module = getattr(keras.applications, PRETRAINED[name].preprocess)
     return module.preprocess_input(np.asarray(pixels, dtype="float32") * 255.0)
+
+
+def preprocess_tensor(name: str, pixels):
+    """`preprocess` for tensors inside a traced function (activation maximisation differentiates through it)."""
+    module = getattr(keras.applications, PRETRAINED[name].preprocess)
+    return module.preprocess_input(pixels * 255.0)

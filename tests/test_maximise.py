@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models.engine import train
 from models.features import logits_model
@@ -8,6 +9,7 @@ from models.maximise import (
     COLOR_MIXING,
     AscentConfig,
     decorrelated_to_rgb,
+    filter_objective,
     maximise_classes,
     maximise_filters,
     mean_filter_activation,
@@ -106,3 +108,15 @@ def test_greyscale_models_skip_colour_decorrelation():
         images = maximise_filters(model, "conv_1", [0], AscentConfig(steps=48, fourier=fourier))
         assert images.shape == (1, 8, 8, 1) and 0 <= images.min() and images.max() <= 1
         assert mean_filter_activation(model, "conv_1", [0], images)[0] > 1.5  # white reaches 3.5, grey 1.0
+
+
+def test_filter_objective_sees_the_preprocessed_images():
+    """Reference: the same objective evaluated on images preprocessed beforehand in numpy."""
+    inputs = keras.Input((8, 8, 3))
+    maps = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(maps)))
+    images = np.random.default_rng(3).uniform(0, 1, (2, 8, 8, 3)).astype("float32")
+    shifted = filter_objective(model, "c", [0, 1], preprocess=lambda x: 4.0 * x - 1.0)(tf.constant(images))
+    expected = mean_filter_activation(model, "c", [0, 1], 4.0 * images - 1.0)
+    assert np.allclose(np.asarray(shifted), expected, atol=1e-6)
+    assert not np.allclose(expected, mean_filter_activation(model, "c", [0, 1], images))

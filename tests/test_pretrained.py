@@ -35,3 +35,15 @@ def test_offline_without_cache_gives_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
     with pytest.raises(PretrainedUnavailable, match="not in the Keras cache .* could not be downloaded"):
         load_pretrained("MobileNetV2", tmp_path)
+
+
+@pytest.mark.parametrize("name", list(PRETRAINED))
+def test_tensor_preprocessing_equals_the_numpy_one(name):
+    """Reference: keras.applications' preprocess_input on numpy arrays (what `preprocess` calls)."""
+    import tensorflow as tf
+
+    from models.pretrained import preprocess_tensor
+
+    pixels = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    traced = tf.function(lambda x: preprocess_tensor(name, x))
+    assert np.allclose(np.asarray(traced(tf.constant(pixels))), preprocess(name, pixels), atol=1e-4)

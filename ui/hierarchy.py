@@ -11,7 +11,7 @@ import streamlit as st
 from models.config import ExperimentConfig
 from models.engine import TrainResult
 from models.features import depth_groups
-from models.pretrained import preprocess
+from models.pretrained import preprocess, preprocess_tensor
 from models.recipes import DEFAULT_CNN
 from models.registry import ACTIVATIONS, OPTIMIZERS
 from ui.widgets import DATASET_LABELS, image_upload_ui
@@ -45,6 +45,11 @@ class HierarchyContext:
     def model_input(self, images: np.ndarray) -> np.ndarray:
         """Images in [0, 1] scaled as the model expects (ImageNet bases have their own preprocessing)."""
         return images if self.result is not None else preprocess(self.source, images)
+
+    @property
+    def tensor_preprocess(self):
+        """`model_input` for tensors (activation maximisation), or None when images go in as they are."""
+        return None if self.result is not None else (lambda x: preprocess_tensor(self.source, x))
 
 
 def make_context(model, result: TrainResult | None, source: str, class_names, key: str, learned: bool):

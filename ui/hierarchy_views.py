@@ -94,7 +94,8 @@ def view_filters(ctx: HierarchyContext) -> None:
             filters, crops, rf = list(range(min(n, ctx.model.get_layer(layer).output.shape[-1]))), None, None
         with st.spinner(f"Optimising {len(filters)} filters of {layer} together..."):
             optimised = memo(("max", ctx.key, layer, tuple(filters), ascent),
-                             lambda layer=layer, filters=filters: maximise_filters(ctx.model, layer, filters, ascent))
+                             lambda layer=layer, filters=filters: maximise_filters(ctx.model, layer, filters, ascent,
+                                                                                   ctx.tensor_preprocess))
         st.markdown(f"**{stage}** · {conv} · filters {', '.join(map(str, filters))}" +
                     (f" · receptive field {rf.size}x{rf.size} px" if rf is not None else ""))
         rows = []
