@@ -266,6 +266,20 @@ def top_examples(model: keras.Model, layer_name: str, images: np.ndarray, filter
     return examples
 
 
+def strongest_filters(model: keras.Model, layer_name: str, images: np.ndarray, n: int,
+                      k: int = 1) -> tuple[list[int], list[list[Example]]]:
+    """The n filters of `layer_name` with the highest peak activation on `images`, strongest first, with the
+    top-k dataset examples of each (`top_examples`).
+
+    Returns:
+        the filter indices and, in the same order, their examples.
+    """
+    channels = int(model.get_layer(layer_name).output.shape[-1])
+    examples = top_examples(model, layer_name, images, list(range(channels)), k)
+    order = sorted(range(channels), key=lambda f: -examples[f][0].value)[:n]
+    return order, [examples[f] for f in order]
+
+
 def example_crops(images: np.ndarray, examples: list[list[Example]], rf: ReceptiveField, out_size: int) -> np.ndarray:
     """The receptive-field window of each example's peak unit, resized to out_size x out_size.
 

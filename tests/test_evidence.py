@@ -20,6 +20,7 @@ from models.evidence import (
     preferred_orientation,
     relative_change,
     stage_probe_accuracies,
+    strongest_filters,
     top_examples,
 )
 from models.receptive_field import receptive_fields
@@ -254,3 +255,14 @@ def test_relative_change_is_the_norm_ratio():
     before, after = np.array([3.0, 4.0]), np.array([3.0, 4.0]) + np.array([0.6, 0.8])  # moved by 1, norm 5
     assert relative_change(before, after) == pytest.approx(0.2)
     assert relative_change(before, before) == 0.0
+
+
+def test_strongest_filters_rank_by_peak_activation():
+    """Reference: a brute-force ranking of each filter's maximum over all images and positions (model.predict)."""
+    model = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(5, 3, padding="same", activation="relu", name="c")])
+    images = np.random.default_rng(4).uniform(0, 1, (12, 8, 8, 3)).astype("float32")
+    peaks = model.predict(images, verbose=0).max(axis=(0, 1, 2))
+    order, examples = strongest_filters(model, "c", images, 3, k=2)
+    assert order == list(np.argsort(-peaks, kind="stable")[:3])
+    assert [len(e) for e in examples] == [2, 2, 2]
+    assert [e[0].value for e in examples] == pytest.approx(peaks[order].tolist(), rel=1e-5)

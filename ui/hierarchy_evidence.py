@@ -18,6 +18,7 @@ from models.evidence import (
     orientation_tuning,
     relative_change,
     stage_probe_accuracies,
+    strongest_filters,
     top_examples,
 )
 from models.features import first_layer_kernels, kernel_channels, rectified_output
@@ -160,7 +161,7 @@ def view_filmstrip(ctx: HierarchyContext) -> None:
         return
     r, data = ctx.result, ctx.result.dataset
     late = rectified_output(ctx.model, ctx.stage_layers[list(ctx.stage_layers)[-1]])
-    strongest = memo(("film_filters", ctx.key, late), lambda: _strongest_filters(ctx, late, 4))
+    strongest = memo(("film_filters", ctx.key, late), lambda: strongest_filters(ctx.model, late, data.x_test, 4)[0])
     rf = receptive_fields(ctx.model)[late]
     indices = _film_indices(ctx, FILM_FRAMES)
     cols, raw_kernels = st.columns(len(indices)), []
@@ -196,13 +197,6 @@ def view_filmstrip(ctx: HierarchyContext) -> None:
     st.altair_chart(probe_epochs_chart(curves, chance_accuracy(data.y_test)), width="stretch")
     st.caption("Linear-probe accuracy of each stage's pooled maps at each replayed epoch. " +
                _probe_story(curves))
-
-
-def _strongest_filters(ctx: HierarchyContext, layer: str, n: int) -> list[int]:
-    """The n filters of `layer` with the highest peak activation on the test images, for the trained model."""
-    channels = ctx.model.get_layer(layer).output.shape[-1]
-    examples = top_examples(ctx.model, layer, ctx.result.dataset.x_test, list(range(channels)), 1)
-    return sorted(range(channels), key=lambda f: -examples[f][0].value)[:n]
 
 
 def _probe_story(curves: list[tuple[int, dict[str, float]]]) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from models.evidence import example_crops, top_examples
+from models.evidence import example_crops, strongest_filters
 from models.features import (
     first_layer_kernels,
     grad_cam,
@@ -67,12 +67,9 @@ def _stage_examples(ctx: HierarchyContext, layer: str, n: int, k: int):
     images = data.x_test
 
     def compute():
-        channels = ctx.model.get_layer(layer).output.shape[-1]
-        examples = top_examples(ctx.model, layer, ctx.model_input(images), list(range(channels)), k)
-        strongest = sorted(range(channels), key=lambda f: -examples[f][0].value)[:n]
+        strongest, examples = strongest_filters(ctx.model, layer, ctx.model_input(images), n, k)
         rf = receptive_fields(ctx.model)[layer]
-        crops = example_crops(images, [examples[f] for f in strongest], rf, EXAMPLE_PIXELS)
-        return strongest, [examples[f] for f in strongest], crops, rf
+        return strongest, example_crops(images, examples, rf, EXAMPLE_PIXELS), rf
 
     return memo(("examples", ctx.key, layer, n, k), compute)
 
@@ -89,7 +86,7 @@ def view_filters(ctx: HierarchyContext) -> None:
     for stage, conv in ctx.stage_layers.items():
         layer = rectified_output(ctx.model, conv)
         if ctx.result is not None:
-            filters, examples, crops, rf = _stage_examples(ctx, layer, n, k)
+            filters, crops, rf = _stage_examples(ctx, layer, n, k)
         else:
             filters, crops, rf = list(range(min(n, ctx.model.get_layer(layer).output.shape[-1]))), None, None
         with st.spinner(f"Optimising {len(filters)} filters of {layer} together..."):
