@@ -6,8 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import streamlit as st  # noqa: E402
 
-from ui.routing import mark_routed, resume_wanted_page  # noqa: E402
-from ui.session import runs  # noqa: E402
+from ui.routing import PageStopped, mark_routed, resume_wanted_page  # noqa: E402
+from ui.session import run_labels, runs  # noqa: E402
 
 st.set_page_config(page_title="Inside neural networks", page_icon=":material/neurology:", layout="wide")
 
@@ -33,10 +33,9 @@ def shared_sidebar() -> None:
         st.divider()
         store = runs()
         with st.expander(f"Models trained this session: {len(store)}"):
+            labels = run_labels(list(store.values()))
             for result in reversed(store.values()):
-                c = result.config
-                st.caption(f"{c.dataset} · {c.architecture} {c.hidden_layers} · {c.activation} · "
-                           f"{c.optimizer} lr {c.learning_rate:g} · {result.status}")
+                st.caption(f"{labels[result.config.key()]} · {result.status}")
             if store and st.button("Forget all trained models"):
                 store.clear()
                 st.rerun()
@@ -47,5 +46,7 @@ mark_routed()
 resume_wanted_page()
 try:
     page.run()
+except PageStopped:  # the page ended early (and said why); the sidebar below still belongs on it
+    pass
 finally:
     shared_sidebar()  # after the page, so it counts the model the page just trained

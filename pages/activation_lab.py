@@ -18,7 +18,7 @@ from models.plane import class_probability, plane_grid
 from models.registry import ACTIVATIONS
 from ui.charts import decision_boundary_chart
 from ui.compare_charts import activation_curve_chart, compared_gradient_chart, compared_loss_chart, confusion_chart
-from ui.routing import require_router
+from ui.routing import require_router, stop_page
 from ui.session import train_together
 from ui.widgets import apply_config, experiment_ui, warn_if_not_learned
 
@@ -56,13 +56,13 @@ with st.sidebar:
 
 if len(activations) < 2:
     st.warning("Pick at least two activations to compare.")
-    st.stop()
+    stop_page()
 if config is None:
-    st.stop()
+    stop_page()
 
 results_list = train_together([config.replace(activation=a) for a in activations], label="Training")
 if results_list is None:
-    st.stop()
+    stop_page()
 results: dict[str, TrainResult] = dict(zip(activations, results_list, strict=True))
 
 preset = PRESETS.get(preset_name)

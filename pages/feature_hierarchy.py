@@ -6,7 +6,7 @@ from models.pretrained import PRETRAINED, PretrainedUnavailable, load_pretrained
 from ui.hierarchy import TRAIN_HERE, cnn_controls, make_context
 from ui.hierarchy_evidence import view_evidence, view_filmstrip
 from ui.hierarchy_views import STAGE_TEXTBOOK, view_attribution, view_feature_maps, view_filters, view_kernels
-from ui.routing import require_router
+from ui.routing import require_router, stop_page
 from ui.session import memo, train_live
 from ui.widgets import warn_if_not_learned
 
@@ -34,7 +34,7 @@ view = st.radio("View", list(VIEWS), horizontal=True, key="fh_view")
 if config is not None:
     result = train_live(config, label="Training the CNN", updates=10)
     if result is None:
-        st.stop()
+        stop_page()
     if result.status == "diverged":
         st.warning(result.message)
     h = result.history
@@ -47,7 +47,7 @@ else:
         model = memo(("pretrained", source), lambda: load_pretrained(source))
     except PretrainedUnavailable as err:
         st.error(str(err))
-        st.stop()
+        stop_page()
     ctx = make_context(model, None, source, (), source, learned=True)
 
 st.caption(" · ".join(f"**{stage}**: {', '.join(names)}" for stage, names in ctx.groups.items()) +

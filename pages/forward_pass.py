@@ -8,7 +8,7 @@ import streamlit as st
 from models.forward import ModelRejected, forward_trace, load_uploaded_model, top_predictions
 from ui.backprop_charts import probability_chart, value_strip_chart
 from ui.images import grid_image, intensity_rgb, to_rgb_uint8
-from ui.routing import require_router
+from ui.routing import require_router, stop_page
 from ui.session import memo, run_label, runs
 from ui.widgets import image_upload_ui, warn_if_not_learned
 
@@ -28,19 +28,19 @@ if source.startswith("Upload"):
     if upload is None:
         st.info("Upload a model saved with `model.save('name.keras')`. Models with Lambda layers or custom code "
                 "are refused: loading them would run their code.")
-        st.stop()
+        stop_page()
     try:
         data = upload.getvalue()
         model = memo(("upload", upload.name, hashlib.sha256(data).hexdigest()),
                      lambda: load_uploaded_model(data, upload.name))
     except ModelRejected as err:
         st.error(str(err))
-        st.stop()
+        stop_page()
 else:
     if not trained:
         st.info("No trained model yet: train one in the Playground, Activation Lab, Loss Landscape or Feature "
                 "Hierarchy page, or upload a .keras model.")
-        st.stop()
+        stop_page()
     result = trained[st.selectbox("Trained model", list(trained), key="fp_model_pick")]
     model, class_names = result.model, result.dataset.class_names
     warn_if_not_learned(result)
@@ -71,7 +71,7 @@ def choose_input() -> np.ndarray | None:
 
 x = choose_input()
 if x is None:
-    st.stop()
+    stop_page()
 steps = forward_trace(model, x)
 probabilities = steps[-1].output
 names = [class_names[i] if i < len(class_names) else f"class {i}" for i in range(len(probabilities))]

@@ -22,7 +22,7 @@ from models.optimizer_race import FUNCTIONS, finite_path, function_grid, race, r
 from models.registry import OPTIMIZERS
 from ui.landscape_charts import interpolation_chart, surface_3d, surface_chart
 from ui.progress import collect_with_progress, estimate_note
-from ui.routing import require_router
+from ui.routing import require_router, stop_page
 from ui.session import memo, memoised, run_label, runs, train_live, train_together
 from ui.widgets import warn_if_not_learned
 
@@ -58,7 +58,7 @@ trained = [r for r in reversed(runs().values()) if len(r.history)]
 if view != "Optimiser race" and not trained:
     st.info("No trained model yet: train one with the sidebar's **Train** button, or in the Playground or "
             "Activation Lab; every model trained in this session appears here.")
-    st.stop()
+    stop_page()
 
 if view != "Optimiser race":
     labels = {run_label(r): r for r in trained}

@@ -10,7 +10,7 @@ from models.engine import TrainResult, training_data_loss
 from models.plane import class_probability, hidden_unit_maps, plane_grid
 from ui.charts import accuracy_chart, decision_boundary_chart, loss_chart
 from ui.images import unit_maps_image
-from ui.routing import require_router
+from ui.routing import require_router, stop_page
 from ui.session import train_live
 from ui.widgets import config_from_link, experiment_ui, warn_if_not_learned
 
@@ -30,7 +30,7 @@ if f"{PREFIX}defaults" not in st.session_state:
 with st.sidebar:
     config = experiment_ui(st.session_state[f"{PREFIX}defaults"], PREFIX)
 if config is None:
-    st.stop()
+    stop_page()
 st.query_params.from_dict(config.to_query())  # the address bar now holds a shareable link to this run
 
 
@@ -81,7 +81,7 @@ def show_metrics(h, penalised: bool) -> None:
 
 result = train_live(config, label="Training", on_update=draw, updates=10)
 if result is None:
-    st.stop()
+    stop_page()
 h = result.history
 if not len(h):  # diverged in epoch 1: result.model holds the initial weights, and no epoch has a loss to plot
     draw_boundary(result)

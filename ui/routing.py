@@ -8,6 +8,8 @@ go and hands over to the router, which then switches to it.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 
 _ROUTED = "_routed_by_dashboard"  # set by dashboard.py in every run it makes
@@ -31,3 +33,13 @@ def resume_wanted_page() -> None:
     wanted = st.session_state.pop(_WANTED, None)
     if wanted is not None:
         st.switch_page(wanted, query_params=st.query_params.to_dict())
+
+
+class PageStopped(Exception):
+    """Raised by `stop_page`; the router catches it and goes on to draw the shared sidebar."""
+
+
+def stop_page() -> NoReturn:
+    """End the page here (after it has said why), like st.stop() but keeping the shared sidebar:
+    stop_page() would also stop the router, whose sidebar is drawn after the page."""
+    raise PageStopped

@@ -134,10 +134,77 @@ def memo(key: tuple, compute: Callable[[], object]):
     return store[key]
 
 
+def _layers_text(c: ExperimentConfig) -> str:
+    """The network in a few characters: "2x8 tanh", "cnn 8-16 bn + 32 relu", "linear"."""
+    dense = c.hidden_layers
+    if len(set(dense)) == 1:
+        dense_text = f"{len(dense)}x{dense[0]}" if len(dense) > 1 else str(dense[0])
+    else:
+        dense_text = "-".join(map(str, dense))
+    if c.architecture == "cnn":
+        convs = "cnn " + "-".join(map(str, c.conv_filters)) + (" bn" if c.batch_norm else "")
+        return f"{convs}{' + ' + dense_text if dense else ''} {c.activation}"
+    return f"{dense_text} {c.activation}" if dense else "no hidden layer"
+
+
 def run_label(result: TrainResult) -> str:
-    """A short human description of a trained run."""
+    """A short readable name: "circle · 2x8 tanh · adam 0.03 · 100% test"."""
     c = result.config
-    layers = f"conv {list(c.conv_filters)} + dense {list(c.hidden_layers)}" if c.architecture == "cnn" else (
-        f"dense {list(c.hidden_layers)}")
-    return (f"{c.dataset} · {c.architecture} {layers} · {c.activation} · {c.optimizer} lr {c.learning_rate:g} · "
-            f"batch {c.batch_size} · {len(result.history)} epochs")
+    accuracy = f"{result.history.test_acc[-1]:.0%} test" if len(result.history) else result.status
+    return f"{c.dataset} · {_layers_text(c)} · {c.optimizer} {c.learning_rate:g} · {accuracy}"
+
+
+# Fields named, in this order, when two runs would otherwise share a label.
+_TELLING_FIELDS = ("batch_size", "epochs", "seed", "n_samples", "noise", "train_fraction", "lr_schedule", "l1",
+                   "l2", "dropout", "loss", "optimizer_options", "kernel_size")
+
+
+def run_labels(results: list[TrainResult]) -> dict[str, str]:
+    """Config key -> readable label for `results`, unique: runs that share a short label get the
+    settings that tell them apart appended (e.g. "· batch 8" and "· batch 512")."""
+    short = {r.config.key(): run_label(r) for r in results}
+    labels = {}
+    for r in results:
+        twins = [t for t in results if short[t.config.key()] == short[r.config.key()]]
+        extra = []
+        if len(twins) > 1:
+            for field in _TELLING_FIELDS:
+                values = {repr(getattr(t.config, field)) for t in twins}
+                if len(values) > 1:
+                    extra.append(f"{field.replace('_', ' ')} {getattr(r.config, field)}")
+        labels[r.config.key()] = " · ".join([short[r.config.key()], *extra])
+    return labels
+
+
+def trained_runs() -> list[TrainResult]:
+    """This session's runs with at least one finished epoch, newest first."""
+    return [r for r in reversed(runs().values()) if len(r.history)]
+
+
+def select_run(key: str, result: TrainResult) -> None:
+    """Make `result` the selection of the model picker `key` on its next draw, and say so in a toast."""
+    st.session_state[key] = result.config.key()
+    st.toast(f"Trained and selected: {run_label(result)}")
+
+
+def model_picker(key: str, default: ExperimentConfig, default_note: str, label: str = "Model") -> TrainResult | None:
+    """A picker of this session's trained models, newest first, returning the chosen run.
+
+    With no trained model yet (a first visit) it trains `default` first, with a progress bar, so the
+    page shows something real at once; `default_note` says what that model is. Returns None only when
+    the default's data cannot be loaded (the reason is already shown).
+    """
+    results = trained_runs()
+    if not results:
+        st.info(f"No model trained in this session yet, so this page trains its own default first: {default_note}. "
+                "Models you train on any page appear in the picker below, newest first.")
+        if train_live(default, label="Training the default model") is None:
+            return None
+        results = trained_runs()
+        if not results:  # the default diverged in its first epoch: nothing to show
+            st.error("The default model diverged in its first epoch; train a model in the sidebar or another page.")
+            return None
+    labels = run_labels(results)
+    if st.session_state.get(key) not in labels:
+        st.session_state.pop(key, None)  # the run it named was forgotten: fall back to the newest
+    return runs()[st.selectbox(label, list(labels), format_func=labels.get, key=key)]
