@@ -134,6 +134,8 @@ def test_page_in_a_fresh_session_draws_every_view_and_nothing_overflows(browser,
             settle(page)
             assert_drawn_without_error(page, f"{path} / {view}")
             problems += layout_problems(page, f"{path} / {view} at {width} px")
+            page.screenshot(path=str(ARTIFACTS / f"layout_{path}_{view.replace(' ', '_')}_{width}.png"),
+                            full_page=True)
         if path == "activation_lab":
             add_activations(page, MORE_ACTIVATIONS)
             assert page.locator("h4").count() == 6, "six activation columns"

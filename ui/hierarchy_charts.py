@@ -36,7 +36,7 @@ def evidence_charts(trained: list[StageEvidence], untrained: list[StageEvidence]
                 y=alt.Y("value:Q", title=None, axis=alt.Axis(format=fmt),
                         scale=alt.Scale(domain=[0, 1])),
                 color=alt.Color("when:N", sort=when, title=None, scale=alt.Scale(domain=when, range=WHEN_COLOURS),
-                                legend=alt.Legend(orient="bottom")),
+                                legend=alt.Legend(orient="bottom", direction="vertical")),  # fits 3 across at 1000 px
                 tooltip=["stage", "when", alt.Tooltip("value:Q", format=fmt)],
             )
             .properties(height=height)
