@@ -199,6 +199,24 @@ def top_hessian_eigenvalue(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], weigh
     return hessian_extremes(loss_of_flat, weights, iterations, seed).top
 
 
+def spaced_indices(count: int, most: int = 10) -> list[int]:
+    """Indices of at most `most` of `count` items, evenly spread and always including the first and last."""
+    if count <= most:
+        return list(range(count))
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, most)})
+
+
+def sharpness_over_training(loss_of_flat: Callable[[tf.Tensor], tf.Tensor], snapshots: list[np.ndarray],
+                            most: int = 10, iterations: int = 30) -> Iterator[tuple[int, HessianExtremes]]:
+    """Both ends of the Hessian's spectrum at up to `most` snapshots spread over training, the last included.
+
+    Yields (snapshot index, extremes) one snapshot at a time, so a caller can show progress; each is
+    `hessian_extremes` at that snapshot's weights, so the last equals the trained model's own.
+    """
+    for index in spaced_indices(len(snapshots), most):
+        yield index, hessian_extremes(loss_of_flat, snapshots[index], iterations)
+
+
 def project(plane: Plane, snapshots: list[np.ndarray]) -> np.ndarray:
     """Coordinates (T, 2) of weight vectors on an orthonormal plane (e.g. a PCA plane)."""
     return (np.stack(snapshots) - plane.origin[None, :]) @ plane.directions.T

@@ -113,14 +113,23 @@ def finite_path(path: np.ndarray) -> np.ndarray:
     return path[: diverged_at(path)]
 
 
-def race_table(paths: dict[str, np.ndarray]) -> list[dict]:
-    """One row per optimiser: where it ended (its last finite point if it diverged) and how."""
+def distance_to_minimum(function: str, point: tuple[float, float]) -> float:
+    """Euclidean distance from `point` to the nearest known minimum of the function."""
+    return float(min(np.hypot(point[0] - mx, point[1] - my) for mx, my in FUNCTIONS[function].minima))
+
+
+def race_table(paths: dict[str, np.ndarray], function: str | None = None) -> list[dict]:
+    """One row per optimiser: where it ended (its last finite point if it diverged) and how; with `function`,
+    also how far that end is from the nearest known minimum."""
     rows = []
     for label, path in paths.items():
         step = diverged_at(path)
         x, y, f = finite_path(path)[-1].tolist()
-        rows.append({"optimiser": label, "status": "completed" if step is None else f"diverged at step {step}",
-                     "final x": x, "final y": y, "final f": f})
+        row = {"optimiser": label, "status": "completed" if step is None else f"diverged at step {step}",
+               "final x": x, "final y": y, "final f": f}
+        if function is not None:
+            row["distance to nearest minimum"] = distance_to_minimum(function, (x, y))
+        rows.append(row)
     return rows
 
 

@@ -51,3 +51,17 @@ def hidden_unit_maps(model: keras.Model, grid: PlaneGrid) -> list[np.ndarray]:
     outputs = layer_outputs(model, [layer.name for layer in layers], grid.points)
     r = grid.resolution
     return [outputs[layer.name].T.reshape(-1, r, r) for layer in layers]
+
+
+def constant_units(layer_maps: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+    """Which units of one layer's (units, R, R) maps output a single value over the whole plane.
+
+    A unit counts as constant when its range is at most `tolerance` times its largest |value| (or
+    `tolerance` itself near zero): a dead ReLU's flat 0, or a unit fed only by dead units.
+
+    Returns:
+        (units,) bool.
+    """
+    flat = layer_maps.reshape(len(layer_maps), -1)  # (units, R*R)
+    spread = flat.max(axis=1) - flat.min(axis=1)
+    return spread <= tolerance * np.maximum(np.abs(flat).max(axis=1), 1.0)

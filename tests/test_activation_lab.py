@@ -101,3 +101,33 @@ def test_gradient_ratio_and_confusion():
     m = confusion_on_test_set(r)
     assert m.shape == (10, 10) and m.sum() == len(r.dataset.y_test)
     assert np.trace(m) / m.sum() == pytest.approx(r.history.test_acc[-1], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "elu", "selu", "sigmoid"])
+def test_activation_chart_fits_its_y_range_to_both_curves(name):
+    """Issue 12 item 4: the y axis was clamped to [-2, 4], drawing false flat ends on linear, relu and elu."""
+    from ui.activation_lab_views import CURVE_X
+    from ui.compare_charts import activation_curve_chart
+
+    y, dy = activation_curve(name, CURVE_X)
+    spec = activation_curve_chart(name, CURVE_X, y, dy, 0.05).to_dict()
+    scale = spec["layer"][1]["encoding"]["y"]["scale"]
+    low, high = scale["domain"]
+    assert not scale.get("clamp")
+    assert low <= min(y.min(), dy.min()) and high >= max(y.max(), dy.max())
+    assert high - low <= 1.2 * (max(y.max(), dy.max()) - min(y.min(), dy.min()))  # fitted, not padded to a range
+
+
+def test_gradient_panels_wrap_three_to_a_row_with_the_legend_below():
+    """Issue 12 item 2: six side-by-side panels and a legend on the right overflowed the page."""
+    from ui.compare_charts import compared_gradient_chart
+
+    config = ExperimentConfig(n_samples=60, epochs=2, hidden_layers=(4,))
+    results = dict(zip("abcdef", train_many([config.replace(activation=a) for a in
+                                              ("relu", "tanh", "elu", "sigmoid", "gelu", "linear")]), strict=True))
+    spec = compared_gradient_chart(results).to_dict()
+    assert spec["columns"] == 3 and spec["facet"]["field"] == "model"
+    assert spec["spec"]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    assert 3 * spec["spec"]["width"] + 2 * spec["spacing"] + 60 <= 520  # panels, gaps and the y axis
+    two = compared_gradient_chart(dict(list(results.items())[:2])).to_dict()
+    assert two["columns"] == 2

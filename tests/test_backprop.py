@@ -141,3 +141,19 @@ def test_suggested_upper_rate_trains_sgd_on_digits(seed):
     assert low <= high < float(test.learning_rates[np.argmin(test.losses)])  # the range lies before the minimum
     losses = train(config.replace(learning_rate=high), data).history.train_loss
     assert losses[-1] < 0.5 * np.log(10), (high, losses)
+
+
+def test_distribution_chart_wraps_two_panels_to_a_row_in_opaque_bands(run):
+    """Issue 12 items 2 and 3: four panels in a row lost the fourth, and translucent dark-blue bands vanished on a
+    dark page; now two panels a row, opaque bands lightest outside, the median in orange."""
+    from ui.backprop_charts import BAND_COLOURS, MEDIAN_COLOUR, distribution_chart
+
+    quantiles = weight_distributions(run)
+    spec = distribution_chart(run.snapshot_epochs, quantiles, "weights").to_dict()
+    assert spec["columns"] == 2 and len(quantiles) > 2
+    assert 2 * (spec["spec"]["width"] + 60) + 20 <= 540  # two panels with their own y axes fit a 1000 px window
+    bands, median = spec["spec"]["layer"]
+    mark = bands["mark"] if isinstance(bands["mark"], dict) else {"type": bands["mark"]}
+    assert mark["type"] == "area" and mark.get("opacity", 1) == 1
+    assert bands["encoding"]["color"]["scale"]["range"] == list(BAND_COLOURS)
+    assert median["mark"]["color"] == MEDIAN_COLOUR

@@ -24,7 +24,7 @@ def test_playground_slider_change_redraws(browser):
         wait_for_script(page)
         page.wait_for_selector(CHARTS)
         wait_for_count(page, CHARTS, 3)
-        wait_for_count(page, NEURON_IMAGES, 2)
+        wait_for_count(page, NEURON_IMAGES, 16)  # one labelled tile per hidden neuron, 2 layers of 8
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(ARTIFACTS / "playground_before.png"))
 
@@ -32,7 +32,7 @@ def test_playground_slider_change_redraws(browser):
         assert slider.input_value() == "2"
         slider.focus()
         page.keyboard.press("ArrowRight")  # 2 -> 3 hidden layers: retrains and redraws
-        wait_for_count(page, NEURON_IMAGES, 3)
+        wait_for_count(page, NEURON_IMAGES, 24)
         wait_for_script(page)
         assert slider.input_value() == "3"
         assert "hidden_layers=8%2C8%2C8" in page.url or "hidden_layers=8,8,8" in page.url
@@ -75,13 +75,17 @@ def test_loss_landscape_every_view(browser):
     ARTIFACTS.mkdir(exist_ok=True)
     with running_app() as url:
         page = browser.new_page(viewport={"width": 1500, "height": 1800})
-        page.goto(url + "/loss_landscape")
+        page.goto(url + "/loss_landscape")  # a fresh session: the page trains its own default model
         wait_for_script(page)
-        page.wait_for_selector("text=No trained model yet")
-        page.get_by_role("button", name="Train").click()
-        page.wait_for_selector("text=Model to explore", timeout=180_000)
+        page.wait_for_selector("text=No model trained in this session yet")
+        wait_for_count(page, CHARTS, 1)
+        page.get_by_role("button", name="Train").click()  # the sidebar's Digits CNN becomes the selection
+        page.wait_for_selector("text=Trained and selected: digits", timeout=180_000)
+        wait_for_script(page)
+        picker = page.locator("[data-testid='stSelectbox']", has_text="Model to explore")
+        assert "digits · cnn 8-16" in picker.inner_text()
         for i, view in enumerate(LANDSCAPE_VIEWS):
-            charts = 0 if view == "Sharpness" else 1
+            charts = 2 if view == "Sharpness" else 1
             show_view(page, view, f"loss_landscape_{i}.png", lambda p, n=charts: wait_for_count(p, CHARTS, n))
 
 

@@ -16,6 +16,8 @@ from models.landscape import (
     project,
     random_direction,
     shared_pca_plane,
+    sharpness_over_training,
+    spaced_indices,
     top_hessian_eigenvalue,
 )
 
@@ -109,14 +111,9 @@ def _mlp_loss_float64(flat, shapes, x, y):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant(y, tf.int64), logits))
 
 
-@pytest.mark.parametrize("moment", ["untrained", "trained"])
-def test_hessian_extremes_match_the_full_float64_hessian(mlp_runs, moment):
-    """Reference: the full Hessian of a hand-written float64 copy of the 114-weight MLP's loss
-    (tf.GradientTape jacobian of the gradient) and numpy.linalg.eigvalsh. 30 products < 114 weights, so the
-    estimate is not exact by construction."""
-    r = mlp_runs[0]
+def _full_hessian_eigenvalues(r, weights):
+    """The MLP's float64 training loss at `weights` and every eigenvalue of its full Hessian, ascending."""
     x, y, shapes = r.dataset.x_train, r.dataset.y_train, weight_shapes(r.model)
-    weights = r.snapshots[0 if moment == "untrained" else -1]
     w64 = tf.constant(weights.astype("float64"))
     with tf.GradientTape() as outer:
         outer.watch(w64)
@@ -125,7 +122,18 @@ def test_hessian_extremes_match_the_full_float64_hessian(mlp_runs, moment):
             loss = _mlp_loss_float64(w64, shapes, x, y)
         grad = inner.gradient(loss, w64)
     hessian = outer.jacobian(grad, w64).numpy()
-    eigenvalues = np.linalg.eigvalsh((hessian + hessian.T) / 2)
+    return loss, np.linalg.eigvalsh((hessian + hessian.T) / 2)
+
+
+@pytest.mark.parametrize("moment", ["untrained", "trained"])
+def test_hessian_extremes_match_the_full_float64_hessian(mlp_runs, moment):
+    """Reference: the full Hessian of a hand-written float64 copy of the 114-weight MLP's loss
+    (tf.GradientTape jacobian of the gradient) and numpy.linalg.eigvalsh. 30 products < 114 weights, so the
+    estimate is not exact by construction."""
+    r = mlp_runs[0]
+    x, y = r.dataset.x_train, r.dataset.y_train
+    weights = r.snapshots[0 if moment == "untrained" else -1]
+    loss, eigenvalues = _full_hessian_eigenvalues(r, weights)
     evaluator = SurfaceEvaluator(r.model, x, y, r.config.loss, r.dataset.n_classes)
     assert float(evaluator.loss_and_accuracy(tf.constant(weights))[0]) == pytest.approx(float(loss), rel=1e-5)
     # a clearly negative direction to find (|min / max| is 0.07-0.13 untrained, 0.035-0.06 trained, over seeds)
@@ -134,6 +142,27 @@ def test_hessian_extremes_match_the_full_float64_hessian(mlp_runs, moment):
     assert ends.top == pytest.approx(eigenvalues[-1], rel=1e-3)  # measured agreement: ~1e-7
     assert ends.bottom == pytest.approx(eigenvalues[0], rel=1e-3)
     assert ends.ratio == pytest.approx(abs(eigenvalues[0] / eigenvalues[-1]), rel=2e-3)
+
+
+def test_spaced_indices_keep_both_ends():
+    assert spaced_indices(5, 10) == [0, 1, 2, 3, 4]
+    picked = spaced_indices(101, 10)
+    assert len(picked) == 10 and picked[0] == 0 and picked[-1] == 100 and picked == sorted(set(picked))
+
+
+def test_sharpness_over_training_matches_the_full_hessian_at_each_snapshot(mlp_runs):
+    """Reference: numpy's eigvalsh of the full float64 Hessian (as above) at each chosen snapshot, and at the
+    last snapshot the trained model's own `hessian_extremes`, which the page's per-model chart shows."""
+    r = mlp_runs[0]
+    evaluator = SurfaceEvaluator(r.model, r.dataset.x_train, r.dataset.y_train, r.config.loss, r.dataset.n_classes)
+    points = list(sharpness_over_training(loss_function(evaluator), r.snapshots, most=4, iterations=30))
+    assert [i for i, _ in points] == spaced_indices(len(r.snapshots), 4) and points[-1][0] == len(r.snapshots) - 1
+    for index, ends in points:
+        _, eigenvalues = _full_hessian_eigenvalues(r, r.snapshots[index])
+        assert ends.top == pytest.approx(eigenvalues[-1], rel=1e-3), index
+        assert ends.bottom == pytest.approx(eigenvalues[0], rel=1e-3, abs=1e-6), index
+    final = hessian_extremes(loss_function(evaluator), r.snapshots[-1], iterations=30)
+    assert points[-1][1] == final
 
 
 def test_hessian_of_a_trained_model_is_positive_and_finite(cnn_result):

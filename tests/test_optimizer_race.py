@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from models.optimizer_race import FUNCTIONS, diverged_at, finite_path, function_grid, race, race_table
+from models.optimizer_race import (
+    FUNCTIONS,
+    distance_to_minimum,
+    diverged_at,
+    finite_path,
+    function_grid,
+    race,
+    race_table,
+)
 
 
 def _rosenbrock_grad(x, y):
@@ -78,3 +86,12 @@ def test_a_path_that_converges_is_left_whole():
     assert diverged_at(path) is None and np.array_equal(finite_path(path), path)
     (row,) = race_table({"adam": path})
     assert row["status"] == "completed" and row["final f"] == path[-1, 2] < path[0, 2]
+
+
+def test_race_table_measures_the_distance_to_the_nearest_known_minimum():
+    """Reference: Himmelblau's four minima; from (3.5, -1.9) the nearest is (3.584428, -1.848126)."""
+    assert distance_to_minimum("himmelblau", (3.5, -1.9)) == pytest.approx(np.hypot(0.084428, 0.051874))
+    path = race("rosenbrock", {"adam": ("adam", 0.05)}, (-1.5, 2.5), 20)["adam"]
+    (row,) = race_table({"adam": path}, "rosenbrock")
+    assert row["distance to nearest minimum"] == pytest.approx(np.hypot(path[-1, 0] - 1, path[-1, 1] - 1))
+    assert "distance to nearest minimum" not in race_table({"adam": path})[0]

@@ -63,3 +63,25 @@ def test_diverging_activation_marks_only_its_column():
     assert [w.value for w in at.warning if not w.value.startswith("This model did not learn")] == [
         "Diverged at epoch 1."]
     assert [m.label for m in at.metric].count("Test accuracy") == 1
+
+
+def test_six_activations_wrap_into_fixed_width_cards_that_hold_their_charts():
+    """Issue 12 item 2: six columns cropped five of six decision boundaries, cut metrics to '3…' and overflowed
+    the gradient panels; cards of a fixed width now wrap, and every chart fits its card."""
+    from models.activation_lab import gradient_ratio
+    from ui.activation_lab_views import CARD_WIDTH
+
+    six = ["linear", "relu", "tanh", "elu", "sigmoid", "gelu"]
+    at = _lab(al_activations=six, al_epochs=5, al_n_samples=100)
+    assert_clean(at)
+    specs = chart_specs(at)
+    boundaries = [s for s in specs if s.get("title") == "Decision boundary"]
+    assert len(boundaries) == 6 and all(s["width"] <= CARD_WIDTH for s in boundaries)
+    (gradients,) = [s for s in specs if s.get("title") == "Gradient norm per layer (input layer first)"]
+    assert gradients["columns"] == 3
+    values = [m.value for m in at.metric]
+    assert len(values) == 12 and all(len(v) <= 7 for v in values), values
+    runs = {r.config.activation: r for r in at.session_state["trained_runs"].values()}
+    text = " ".join(c.value for c in at.caption)
+    assert "Final test loss: " + ", ".join(f"{a} {runs[a].history.test_loss[-1]:.3g}" for a in six) in text
+    assert "gradient ratio: " + ", ".join(f"{a} {gradient_ratio(runs[a]):.2g}" for a in six) in text

@@ -1,12 +1,15 @@
 import io
+import math
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from apptest_helpers import assert_clean, chart_specs, open_dashboard
+from apptest_helpers import DASHBOARD, TIMEOUT, assert_clean, chart_specs, open_dashboard
+from streamlit.testing.v1 import AppTest
 
-from models.backprop import tiny_weights
+from models.activation_lab import gradient_ratio
+from models.backprop import tiny_weights, update_ratios
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +178,8 @@ def test_forward_pass_with_an_uploaded_image_on_digits():
         at.session_state[key] = value
     at.run()
     at.switch_page("pages/forward_pass.py").run()
-    options = at.selectbox(key="fp_model_pick").options
-    at.selectbox(key="fp_model_pick").set_value(next(o for o in options if o.startswith("digits"))).run()
+    digits = next(key for key, r in at.session_state["trained_runs"].items() if r.config.dataset == "digits")
+    at.selectbox(key="fp_model_pick").set_value(digits).run()
     from PIL import Image
 
     buf = io.BytesIO()
@@ -184,3 +187,69 @@ def test_forward_pass_with_an_uploaded_image_on_digits():
     at.get("file_uploader")[0].upload("seven.png", buf.getvalue()).run()
     assert_clean(at)
     assert any("resized 64x64 -> 8x8" in m.value and "inverted" in m.value for m in at.markdown)
+
+
+def _fresh(page: str) -> AppTest:
+    """A new session whose first run is `page` itself, with no model trained anywhere before."""
+    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
+    at.switch_page(page)
+    return at.run()
+
+
+def _only_run(at: AppTest):
+    (result,) = at.session_state["trained_runs"].values()
+    return result
+
+
+def test_forward_pass_in_a_fresh_session_trains_a_digits_cnn_and_draws_its_conv_layers():
+    """Issue 12 item 1: the Forward pass opened empty ("No trained model") until another page had trained one."""
+    at = _fresh("pages/forward_pass.py")
+    assert_clean(at)
+    assert any(i.value.startswith("No model trained in this session yet") for i in at.info)
+    result = _only_run(at)
+    assert result.config.dataset == "digits" and result.config.architecture == "cnn"
+    assert result.history.test_acc[-1] >= 0.85
+    assert at.selectbox(key="fp_model_pick").value == result.config.key()
+    x = result.dataset.x_test[0]
+    probabilities = np.asarray(result.model(x[None], training=False))[0]
+    best = int(np.argmax(probabilities))
+    assert at.metric[0].value == f"{result.dataset.class_names[best]}: {probabilities[best]:.2f}"
+    captions = [i.caption for image in at.get("image") for i in image.proto.imgs]
+    assert any(c.startswith("conv_1 (Conv2D)") for c in captions) and "input 8x8x1" in captions
+    assert chart_specs(at)[-1]["title"] == "Softmax: probability of each class"
+    at.run()  # the next run picks the trained model and says nothing more about a default
+    assert_clean(at)
+    assert not any(i.value.startswith("No model trained") for i in at.info)
+
+
+@pytest.mark.parametrize("view", ["Gradient flow during training", "Learning-rate range test"])
+def test_backprop_views_in_a_fresh_session_train_a_deep_default(view):
+    """Issue 12 item 1: the gradient-flow and range-test views needed a model trained elsewhere first."""
+    at = _fresh("pages/backprop.py")
+    at.radio(key="bp_view").set_value(view).run()
+    assert_clean(at)
+    assert any(i.value.startswith("No model trained in this session yet") for i in at.info)
+    result = _only_run(at)
+    assert result.config.hidden_layers == (8, 8, 8, 8) and result.history.test_acc[-1] >= 0.9
+    titles = [s.get("title") for s in chart_specs(at)]
+    if view.startswith("Gradient"):
+        assert "Gradient norm per layer" in titles and "Activation distributions over training" in titles
+    else:
+        assert titles == ["Learning-rate range test"]
+        assert any("Suggested range (shaded)" in c.value for c in at.caption)
+
+
+def test_gradient_flow_captions_quote_the_model_on_screen():
+    """Issue 12 item 6: the captions' numbers are those of the model on screen, recomputed here."""
+    at = _fresh("pages/backprop.py")
+    at.radio(key="bp_view").set_value("Gradient flow during training").run()
+    result = _only_run(at)
+    text = " ".join(c.value for c in at.caption)
+    assert f"Mean first/last gradient ratio of this model: {gradient_ratio(result):.2e}." in text
+    _, ratios = update_ratios(result)
+    last = {name: float(values[-1]) for name, values in ratios.items()}
+    low, high = min(last, key=last.get), max(last, key=last.get)
+    steps = (result.snapshot_epochs[-1] - result.snapshot_epochs[-2]) * math.ceil(
+        len(result.dataset.y_train) / result.config.batch_size)
+    assert (f"Over the last {steps} steps they run from {last[low]:.1e} ({low}) to {last[high]:.1e} ({high}), "
+            f"against about {1e-3 * steps:.1e}") in text

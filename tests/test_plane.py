@@ -3,7 +3,7 @@ import numpy as np
 from models.builders import hidden_activation_layers
 from models.config import ExperimentConfig
 from models.engine import train
-from models.plane import class_probability, hidden_unit_maps, plane_grid
+from models.plane import class_probability, constant_units, hidden_unit_maps, plane_grid
 
 
 def test_grid_layout_is_row_major_with_x2_rows():
@@ -34,3 +34,11 @@ def test_hidden_unit_maps_equal_layer_outputs():
 def test_no_hidden_layer_gives_no_maps():
     r = train(ExperimentConfig(hidden_layers=(), epochs=1))
     assert hidden_unit_maps(r.model, plane_grid(4)) == []
+
+
+def test_constant_units_are_those_with_one_value_over_the_plane():
+    maps = np.zeros((4, 5, 5))
+    maps[1, 2, 3] = 0.5  # one bump: not constant
+    maps[2] += 3.0  # constant but not zero (a unit fed only by dead units)
+    maps[3] = np.linspace(-1, 1, 25).reshape(5, 5)
+    assert constant_units(maps).tolist() == [True, False, True, False]

@@ -6,6 +6,12 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ui.charts import LAYER_COLOURS
+
+# A mid blue with contrast against white and against Streamlit's dark background (#0e1117) alike.
+LINE_BLUE = "#2f86d6"
+ORANGE = "#f59322"
+
 
 def value_strip_chart(values: np.ndarray, title: str, height: int = 230) -> alt.Chart:
     """One dense layer's output: a bar per unit, blue positive and orange negative."""
@@ -16,7 +22,7 @@ def value_strip_chart(values: np.ndarray, title: str, height: int = 230) -> alt.
         .encode(
             x=alt.X("unit:O", title="unit", axis=alt.Axis(labels=len(values) <= 40, labelAngle=0)),
             y=alt.Y("value:Q", title="output"),
-            color=alt.condition(alt.datum.value >= 0, alt.value("#0877bd"), alt.value("#f59322")),
+            color=alt.condition(alt.datum.value >= 0, alt.value(LINE_BLUE), alt.value(ORANGE)),
             tooltip=["unit", alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(height=height)
@@ -33,7 +39,7 @@ def probability_chart(names: list[str], probabilities: np.ndarray, height: int =
         .encode(
             x=alt.X("class:N", sort=names, title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            color=alt.condition(alt.datum["class"] == best, alt.value("#0877bd"), alt.value("#9aa5b1")),
+            color=alt.condition(alt.datum["class"] == best, alt.value(LINE_BLUE), alt.value("#9aa5b1")),
             tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
         )
         .properties(height=height)
@@ -51,16 +57,26 @@ def series_chart(x: list | np.ndarray, series: dict[str, np.ndarray], title: str
         .encode(
             x=alt.X("x:Q", title=x_title),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log") if log else alt.Scale()),
-            color=alt.Color("series:N", title="layer", sort=list(series)),
+            color=alt.Color("series:N", title="layer", sort=list(series), scale=alt.Scale(scheme=LAYER_COLOURS),
+                            legend=None if len(series) == 1 else alt.Legend()),  # one line needs no key
             tooltip=["series", alt.Tooltip("x:Q", title=x_title), alt.Tooltip("y:Q", format=".3g")],
         )
         .properties(height=height)
     )
 
 
-def distribution_chart(epochs: list[int], quantiles: dict[str, np.ndarray], title: str,
-                       height: int = 170) -> alt.FacetChart:
-    """TensorBoard-style distributions: nested bands between quantile pairs over epochs, one panel per layer."""
+# Opaque blues from the outer (100%) band to the inner (38%) one: each band shows against the page in light and
+# dark themes alike (translucent dark blue vanished on a dark page), and the orange median stands out on all four.
+BAND_COLOURS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd")
+MEDIAN_COLOUR = "#f58518"
+
+
+def distribution_chart(epochs: list[int], quantiles: dict[str, np.ndarray], title: str, height: int = 150,
+                       panel_width: int = 190, columns: int = 2) -> alt.FacetChart:
+    """TensorBoard-style distributions: nested bands between quantile pairs over epochs, one panel per layer.
+
+    The panels wrap `columns` to a row so the chart stays about 520 pixels wide, whatever the number of layers.
+    """
     rows = []
     for name, q in quantiles.items():  # q: (epochs, 9) quantiles 0, 7, 16, 31, 50, 69, 84, 93, 100 %
         for i, epoch in enumerate(epochs):
@@ -68,13 +84,15 @@ def distribution_chart(epochs: list[int], quantiles: dict[str, np.ndarray], titl
                 rows.append({"layer": name, "epoch": epoch, "band": band, "low": q[i, lo], "high": q[i, hi],
                              "median": q[i, 4]})
     data = pd.DataFrame(rows)
-    bands = alt.Chart().mark_area(opacity=0.25, color="#0877bd").encode(
-        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("low:Q", title="value"), y2="high:Q", detail="band:N")
-    median = alt.Chart().mark_line(color="#0877bd").encode(x="epoch:Q", y="median:Q")
+    bands = alt.Chart().mark_area().encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("low:Q", title="value"), y2="high:Q",
+        color=alt.Color("band:O", scale=alt.Scale(domain=[0, 1, 2, 3], range=list(BAND_COLOURS)), legend=None))
+    median = alt.Chart().mark_line(color=MEDIAN_COLOUR, strokeWidth=2).encode(
+        x="epoch:Q", y="median:Q", tooltip=["layer:N", "epoch:Q", alt.Tooltip("median:Q", format=".3g")])
     return (
         alt.layer(bands, median, data=data)
-        .properties(width=220, height=height)
-        .facet(facet=alt.Facet("layer:N", title=None, sort=list(quantiles)), columns=4)
+        .properties(width=panel_width, height=height)
+        .facet(facet=alt.Facet("layer:N", title=None, sort=list(quantiles)), columns=min(columns, len(quantiles)))
         .resolve_scale(y="independent")
         .properties(title=title)
     )
@@ -84,7 +102,7 @@ def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float
     """Smoothed loss against an exponentially growing learning rate: the suggested range shaded, or, when the
     test found none, the words "no clear range" over the curve."""
     data = pd.DataFrame({"learning rate": rates, "loss": losses})
-    line = alt.Chart(data).mark_line(color="#0877bd").encode(
+    line = alt.Chart(data).mark_line(color=LINE_BLUE).encode(
         x=alt.X("learning rate:Q", scale=alt.Scale(type="log"), title="learning rate (log)"),
         y=alt.Y("loss:Q", title="smoothed training loss", scale=alt.Scale(zero=False)),
         tooltip=[alt.Tooltip("learning rate:Q", format=".2e"), alt.Tooltip("loss:Q", format=".4f")],
@@ -97,7 +115,7 @@ def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float
                                                                                         y=alt.datum(top))
     else:
         mark = alt.Chart(pd.DataFrame({"low": [suggested[0]], "high": [suggested[1]]})).mark_rect(
-            opacity=0.15, color="#2ca02c").encode(x="low:Q", x2="high:Q",
+            opacity=0.3, color="#2ca02c").encode(x="low:Q", x2="high:Q",
                                                   tooltip=[alt.Tooltip("low:Q", format=".2e", title="from"),
                                                            alt.Tooltip("high:Q", format=".2e", title="to")])
     return alt.layer(mark, line).properties(height=height, title="Learning-rate range test")

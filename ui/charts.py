@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import altair as alt
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from models.engine import History
 from models.plane import PlaneGrid
 
 # Playground colours: orange for class 0, blue for class 1; both read on light and dark themes.
 CLASS_COLOURS = ("#f59322", "#0877bd")
+# The decision boundary's background: opaque light tints of the class colours around a near-white
+# "undecided", as in TensorFlow Playground. Opaque, so a dark page does not show through.
+BOUNDARY_TINTS = ((250, 205, 150), (244, 245, 247), (150, 196, 228))  # P = 0, 0.5, 1
+SPLIT_OUTLINES = ("#ffffff", "#1f1f1f")  # train points ringed white, test points ringed near-black
+TOOLTIP_CELLS = 25  # tooltip cells per side of the boundary chart: cheap to send, fine enough to point at
+LEGEND_ROW = 28  # pixels per legend row under the boundary chart
+# What the boundary chart's y axis and padding add to its plot side, at most (73 px measured in Chromium):
+# a container of `size + BOUNDARY_AXES_WIDTH` pixels holds the whole chart.
+BOUNDARY_AXES_WIDTH = 80
 SPLIT_COLOURS = alt.Scale(domain=["train", "test"], range=["#0877bd", "#e4572e"])
 PENALTY = "L1/L2 penalty"  # the loss chart's name for the regularisers' share of the loss
+# One line per layer: Tableau's ten colours are saturated enough for white and for the dark theme
+# (Streamlit's default palette has pale blues and pinks that vanish on white).
+LAYER_COLOURS = "tableau10"
 
 
 def history_frame(history: History) -> pd.DataFrame:
@@ -73,6 +89,33 @@ def accuracy_chart(history: History, total_epochs: int, height: int = 260) -> al
     )
 
 
+def probability_image(probability: np.ndarray) -> str:
+    """(R, R) probabilities of class 1 (rows = x2) as a PNG data URL with x2 pointing up.
+
+    Opaque light tints of the class colours (TensorFlow Playground's look): the plane looks the same on
+    light and dark pages, and the saturated points on top keep their contrast.
+    """
+    t = np.clip(probability[::-1], 0, 1)[..., None]  # (R, R, 1), top row = largest x2
+    low, middle, high = (np.asarray(c, dtype="float32") for c in BOUNDARY_TINTS)
+    rgb = np.where(t < 0.5, low + (middle - low) * (2 * t), middle + (high - middle) * (2 * t - 1))
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(rgb).astype("uint8")).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _tooltip_cells(grid: PlaneGrid, probability: np.ndarray, per_side: int = TOOLTIP_CELLS) -> pd.DataFrame:
+    """A coarse grid of cells (x1, x2, x1_end, x2_end, p) under the pointer, for tooltips only."""
+    every = max(1, grid.resolution // per_side)
+    step = float(grid.xs[1] - grid.xs[0]) * every
+    xs, ys = grid.xs[every // 2 :: every], grid.ys[every // 2 :: every]
+    gx, gy = np.meshgrid(xs, ys)
+    p = probability[every // 2 :: every, every // 2 :: every]
+    cells = pd.DataFrame({"x1": gx.ravel() - step / 2, "x2": gy.ravel() - step / 2, "p": p.ravel()}).assign(
+        x1_end=lambda d: d.x1 + step, x2_end=lambda d: d.x2 + step
+    )
+    return cells.astype("float64").round(4)  # shorter JSON: the chart is resent ~10 times while training
+
+
 def decision_boundary_chart(
     grid: PlaneGrid,
     probability: np.ndarray,
@@ -81,70 +124,66 @@ def decision_boundary_chart(
     size: int = 340,
     legend: bool = True,
 ) -> alt.LayerChart:
-    """Heatmap of P(class 1) over the plane with the data points on top.
+    """P(class 1) over the plane as a smooth picture, with the data points on top.
 
     Args:
-        grid: the plane grid the probabilities were computed on.
+        grid: the plane grid the probabilities were computed on (100 x 100 or finer looks smooth).
         probability: (R, R) probability of class 1, rows = x2.
         points: columns x1, x2, label (class name), split ("train"/"test").
         class_names: names of class 0 and class 1, for the legend.
         size: side of the square plot area in pixels.
-        legend: draw the legends (off for small multiples).
+        legend: draw the legends, stacked under the plot (off for small multiples).
+
+    Returns:
+        A chart whose width and height hold the plot, axes and legends (Streamlit sizes the whole chart).
     """
     step = float(grid.xs[1] - grid.xs[0])
-    gx, gy = np.meshgrid(grid.xs, grid.ys)
-    cells = pd.DataFrame({"x1": gx.ravel() - step / 2, "x2": gy.ravel() - step / 2, "p": probability.ravel()}).assign(
-        x1_end=lambda d: d.x1 + step, x2_end=lambda d: d.x2 + step
-    )
     domain = [float(grid.xs[0] - step / 2), float(grid.xs[-1] + step / 2)]
     x = alt.X("x1:Q", title="x1", scale=alt.Scale(domain=domain, nice=False))
     y = alt.Y("x2:Q", title="x2", scale=alt.Scale(domain=domain, nice=False))
-    shown = alt.Legend(titleOrient="left") if legend else None
-    heat = (
-        alt.Chart(cells)
-        .mark_rect(opacity=0.6, strokeWidth=0)
-        .encode(
-            x=x,
-            x2="x1_end:Q",
-            y=y,
-            y2="x2_end:Q",
-            color=alt.Color(
-                "p:Q",
-                title=f"P({class_names[1]})",
-                scale=alt.Scale(
-                    domain=[0, 0.5, 1], range=[CLASS_COLOURS[0], "#e8eaed", CLASS_COLOURS[1]], interpolate="rgb"
-                ),
-                legend=shown,
-            ),
-            tooltip=[alt.Tooltip("p:Q", title=f"P({class_names[1]})", format=".2f")],
-        )
+    def legend_row(row: int, **style) -> alt.Legend | None:
+        """A one-line legend in row `row` under the x axis (Vega stacks bottom legends side by side)."""
+        return alt.Legend(orient="none", legendX=0, legendY=size + 52 + LEGEND_ROW * row, direction="horizontal",
+                          titleOrient="left", **style) if legend else None
+
+    p_title = f"P({class_names[1]})"
+    picture = alt.Chart(pd.DataFrame({"url": [probability_image(probability)], "x1": [domain[0]], "x2": [domain[0]],
+                                      "x1_end": [domain[1]], "x2_end": [domain[1]]}))
+    picture = picture.mark_image(aspect=False).encode(x=x, x2="x1_end:Q", y=y, y2="x2_end:Q", url="url:N")
+    # Invisible coarse cells: they give the pointer a tooltip and the picture its colour legend.
+    tips = alt.Chart(_tooltip_cells(grid, probability)).mark_rect(opacity=0).encode(
+        x=x, x2="x1_end:Q", y=y, y2="x2_end:Q",
+        color=alt.Color("p:Q", title=p_title, legend=legend_row(0, gradientLength=140, gradientThickness=10),
+                        scale=alt.Scale(domain=[0, 0.5, 1], range=[_hex(c) for c in BOUNDARY_TINTS],
+                                        interpolate="rgb")),
+        tooltip=[alt.Tooltip("p:Q", title=p_title, format=".2f")],
     )
     dots = (
         alt.Chart(points)
-        .mark_point(filled=True, size=36, strokeWidth=1, opacity=1)
+        .mark_point(filled=True, size=40, strokeWidth=1.2, opacity=1)
         .encode(
             x=x,
             y=y,
             fill=alt.Fill(
                 "label:N", title="class", scale=alt.Scale(domain=list(class_names), range=list(CLASS_COLOURS)),
-                legend=shown,
+                legend=legend_row(1),
             ),
-            stroke=alt.Stroke(
-                "split:N", title="points", scale=alt.Scale(domain=["train", "test"], range=["white", "black"]),
-                legend=shown,
-            ),
-            shape=alt.Shape(
-                "split:N", scale=alt.Scale(domain=["train", "test"], range=["circle", "diamond"]), legend=shown
-            ),
+            stroke=alt.Stroke("split:N", title="points", legend=legend_row(2, symbolFillColor="#9aa0a6", symbolSize=70),
+                              scale=alt.Scale(domain=["train", "test"], range=list(SPLIT_OUTLINES))),
+            shape=alt.Shape("split:N", title="points", legend=legend_row(2, symbolFillColor="#9aa0a6", symbolSize=70),
+                            scale=alt.Scale(domain=["train", "test"], range=["circle", "diamond"])),
             tooltip=["label", "split", alt.Tooltip("x1:Q", format=".2f"), alt.Tooltip("x2:Q", format=".2f")],
         )
     )
-    # Streamlit gives the whole chart (title, axes and legends included) the width and height set
-    # here, so add their room to keep the plot area square.
-    chart = alt.layer(heat, dots).properties(
-        width=size + 50, height=size + (150 if legend else 70), title="Decision boundary"
+    # The plot area is exactly size x size: "pad" grows the chart by its title, axes and legends instead
+    # of squeezing the plot to fit the width and height (Streamlit's default "fit").
+    return alt.layer(picture, tips, dots).properties(
+        width=size, height=size, title="Decision boundary", autosize=alt.AutoSizeParams(type="pad")
     )
-    return chart.configure_legend(orient="bottom", direction="horizontal") if legend else chart
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def gradient_norm_chart(history: History, layer_names: list[str], height: int = 300) -> alt.Chart:
@@ -164,7 +203,7 @@ def gradient_norm_chart(history: History, layer_names: list[str], height: int = 
         .encode(
             x=alt.X("epoch:Q", title="epoch"),
             y=alt.Y("gradient norm:Q", title="mean gradient L2 norm (log)", scale=alt.Scale(type="log")),
-            color=alt.Color("layer:N", title="layer", sort=layer_names),
+            color=alt.Color("layer:N", title="layer", sort=layer_names, scale=alt.Scale(scheme=LAYER_COLOURS)),
             tooltip=["epoch", "layer", alt.Tooltip("gradient norm:Q", format=".2e")],
         )
         .properties(height=height)

@@ -23,7 +23,16 @@ from models.features import (
 from models.maximise import AscentConfig, maximise_classes, maximise_filters
 from models.receptive_field import receptive_fields
 from ui.hierarchy import HierarchyContext, pick_input
-from ui.images import grid_image, intensity_rgb, kernel_tiles, labelled_strip, overlay, tile, to_rgb_uint8
+from ui.images import (
+    grid_image,
+    intensity_rgb,
+    kernel_tiles,
+    labelled_strip,
+    overlay,
+    preview_image,
+    tile,
+    to_rgb_uint8,
+)
 from ui.session import memo
 
 STAGE_TEXTBOOK = {"early": "edges and colours", "middle": "textures and parts", "late": "whole shapes"}
@@ -123,7 +132,7 @@ def view_feature_maps(ctx: HierarchyContext) -> None:
     maps = layer_outputs(ctx.model, list(layers.values()), ctx.model_input(image[None]))
     cols = st.columns(len(layers) + 1)
     truth = f" ({ctx.class_names[label]})" if label is not None else ""
-    cols[0].image(grid_image(to_rgb_uint8(image[None]), 1, 160), caption=f"input{truth}")
+    cols[0].image(preview_image(to_rgb_uint8(image[None])[0]), caption=f"input{truth}")
     for col, (stage, layer) in zip(cols[1:], layers.items(), strict=True):
         fmap = maps[layer][0]
         top = most_active_channels(fmap, k)
@@ -150,9 +159,9 @@ def view_attribution(ctx: HierarchyContext) -> None:
             f"Grad-CAM ({rectified_output(ctx.model, last)})": cam}
     cols = st.columns(len(maps) + 1)
     size = 160
-    cols[0].image(grid_image(to_rgb_uint8(image[None]), 1, size), caption="input")
+    cols[0].image(preview_image(to_rgb_uint8(image[None])[0], size), caption="input")
     for col, (name, heat) in zip(cols[1:], maps.items(), strict=True):
-        col.image(grid_image(overlay(image, heat)[None], 1, size), caption=name)
+        col.image(preview_image(overlay(image, heat), size), caption=name)
     st.caption(_cam_on_object(cam, mask))
 
 

@@ -88,6 +88,21 @@ def grid_image(images: np.ndarray, columns: int, size: int = 96) -> np.ndarray:
     return tile(np.stack([upscale(im, factor) for im in images]), columns)
 
 
+PREVIEW_BORDER = 128  # mid grey: a frame that shows on white and on dark pages alike
+
+
+def preview_image(image: np.ndarray, size: int = 160, border: int = 2) -> np.ndarray:
+    """One (h, w, 3) uint8 image framed for display: upscaled (nearest neighbour) to at least `size` pixels on
+    its longer side, inside a `border`-pixel mid-grey frame, so even a one-pixel white upload is a visible square.
+
+    Returns:
+        (h*f + 2*border, w*f + 2*border, 3) uint8, with f = ceil(size / max(h, w)).
+    """
+    factor = max(1, -(-size // max(image.shape[:2])))
+    big = upscale(image, factor)
+    return np.pad(big, ((border, border), (border, border), (0, 0)), constant_values=PREVIEW_BORDER)
+
+
 def kernel_tiles(rgb: np.ndarray, signed: np.ndarray, size: int = 48) -> np.ndarray:
     """One tile per first-layer filter: its RGB picture, then each input channel's signed weights.
 

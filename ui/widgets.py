@@ -51,6 +51,24 @@ def apply_config(config: ExperimentConfig, prefix: str) -> None:
     st.session_state[f"{prefix}config"] = config
 
 
+PLAYGROUND_PREFIX = "pg_"  # the Playground's widget keys; other pages reach them only through open_in_playground
+
+
+def playground_settings() -> ExperimentConfig:
+    """The config the Playground starts from in this session: one handed over by another page, else its link's."""
+    key = f"{PLAYGROUND_PREFIX}defaults"
+    if key not in st.session_state:
+        st.session_state[key] = config_from_link()
+    return st.session_state[key]
+
+
+def open_in_playground(config: ExperimentConfig) -> None:
+    """Go to the Playground with its widgets showing `config` (e.g. one column of the Activation Lab)."""
+    apply_config(config, PLAYGROUND_PREFIX)
+    st.session_state[f"{PLAYGROUND_PREFIX}defaults"] = config
+    st.switch_page("pages/playground.py")
+
+
 def seed_widgets(config: ExperimentConfig, prefix: str) -> None:
     """Give every widget without a value yet its value from `config` (first visit of a page)."""
     for key, value in widget_state(config, prefix).items():
@@ -194,17 +212,17 @@ def image_upload_ui(container, shape: tuple[int, int, int], prefix: str, label: 
 
 
 def warn_if_not_learned(result, container=st) -> bool:
-    """A plain st.warning, with what to try, when `result`'s test accuracy stayed within 10 points of chance.
+    """A plain st.warning, with what to try, when `result` did not learn.
 
+    That is: its test accuracy stayed within 10 points of chance, every unit of a hidden layer died, or
+    its training loss never got below the loss of a constant guess (models.diagnosis.learning_warning).
     Returns True when it warned, so a page can skip captions that describe what a trained network shows.
     """
-    from models.diagnosis import not_learned_message
+    from models.diagnosis import learning_warning
 
     if not len(result.history):
         return False
-    c = result.config
-    message = not_learned_message(result.history.test_acc[-1], result.dataset.y_test, c.architecture, c.batch_norm,
-                                  c.learning_rate)
+    message = learning_warning(result)
     if message:
         container.warning(message)
     return message is not None
