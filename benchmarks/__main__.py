@@ -1,6 +1,6 @@
 """Run every benchmark and print one table of ratios against same-run baselines.
 
-Usage: python -m benchmarks [name ...]   (names: engine, activation_lab, landscape, features)
+Usage: python -m benchmarks [name ...]   (names: engine, activation_lab, landscape, features, playground)
 Exit status 1 when a ratio misses its target.
 """
 
@@ -9,7 +9,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import bench_activation_lab, bench_engine, bench_features, bench_landscape  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_activation_lab,
+    bench_engine,
+    bench_features,
+    bench_landscape,
+    bench_playground,
+)
 from benchmarks.common import print_table  # noqa: E402
 
 SUITES = {
@@ -17,6 +23,7 @@ SUITES = {
     "activation_lab": bench_activation_lab.run,
     "landscape": bench_landscape.run,
     "features": bench_features.run,
+    "playground": bench_playground.run,
 }
 
 

@@ -1,9 +1,11 @@
 """Keras models built from an ExperimentConfig: MLPs and small CNNs with predictable layer names.
 
-Each hidden layer is a linear layer ("dense_1", "conv_1") followed by its own Activation layer
-("act_1", "conv_act_1"), so later pages can show the pre-activation and the activation separately.
+A model of 2D points starts with a `PlaneFeatures` layer ("features") that expands each point into
+the config's input features (just x1, x2 by default). Each hidden layer is a linear layer ("dense_1",
+"conv_1") followed by its own Activation layer ("act_1", "conv_act_1"), so later pages can show the
+pre-activation and the activation separately; dense layer i uses `config.hidden_activations()[i - 1]`.
 With `batch_norm`, a BatchNormalization layer ("conv_bn_1") sits between a conv and its activation.
-The output is always a softmax over the classes.
+The output is a softmax over the classes, or for regression (`n_classes == 0`) one linear unit.
 
 Every random draw of a model comes from seeds of its own (one per layer, derived from `config.seed`),
 never from Keras' process-wide generator: in the dashboard's server several sessions build and train
@@ -15,7 +17,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from models.config import ExperimentConfig
+from models.config import DEFAULT_FEATURES, ExperimentConfig
+from models.plane_features import PlaneFeatures
 
 _SEED_KINDS = ("conv", "dense", "output", "dropout")  # layers that draw random numbers
 
@@ -26,28 +29,35 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
     Args:
         config: the experiment; its architecture, layer sizes, activation, regularisation are used.
         input_shape: one sample's shape, e.g. (2,) or (32, 32, 3).
-        n_classes: size of the softmax output.
+        n_classes: size of the softmax output; 0 for regression (one linear output unit).
 
     Raises:
-        ValueError: a CNN was asked for on inputs that are not images.
+        ValueError: a CNN was asked for on inputs that are not images, or input features on inputs that
+            are not 2D points.
     """
     regularizer = keras.regularizers.L1L2(l1=config.l1, l2=config.l2) if (config.l1 or config.l2) else None
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
+    if not config.is_image and tuple(input_shape) == (2,):
+        x = PlaneFeatures(config.input_features, name="features")(x)
+    elif config.input_features != DEFAULT_FEATURES:
+        raise ValueError(f"Input features need 2D points (input shape (2,)); got input shape {input_shape}.")
     if config.architecture == "cnn":
         if len(input_shape) != 3:
             raise ValueError(f"A CNN needs image inputs (H, W, C); got input shape {input_shape}.")
         x = _conv_blocks(x, config, regularizer)
     elif len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(config.hidden_layers, start=1):
+    for i, (units, activation) in enumerate(zip(config.hidden_layers, config.hidden_activations(), strict=True),
+                                            start=1):
         x = keras.layers.Dense(units, kernel_regularizer=regularizer,
                                kernel_initializer=_initializer(config, "dense", i), name=f"dense_{i}")(x)
-        x = keras.layers.Activation(config.activation, name=f"act_{i}")(x)
+        x = keras.layers.Activation(activation, name=f"act_{i}")(x)
         if config.dropout:
             x = keras.layers.Dropout(config.dropout, seed=layer_seed(config.seed, "dropout", i), name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=regularizer,
-                                 kernel_initializer=_initializer(config, "output"), name="output")(x)
+    outputs = keras.layers.Dense(n_classes or 1, activation="softmax" if n_classes else None,
+                                 kernel_regularizer=regularizer, kernel_initializer=_initializer(config, "output"),
+                                 name="output")(x)
     return keras.Model(inputs, outputs, name=f"{config.architecture}_{config.activation}")
 
 

@@ -14,9 +14,20 @@ from dataclasses import dataclass
 
 from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_param_ranges
 
-POINT_DATASETS = ("circle", "xor", "gaussians", "spiral", "moons")
+POINT_DATASETS = ("circle", "xor", "gaussians", "spiral", "moons")  # 2D classification problems
+REGRESSION_DATASETS = ("plane", "multi_gaussian")  # 2D problems with a number to predict at each point
+PLAYGROUND_DATASETS = POINT_DATASETS + REGRESSION_DATASETS + ("csv",)  # 2D sets; "csv" is an uploaded table
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
-DATASETS = POINT_DATASETS + IMAGE_DATASETS
+DATASETS = PLAYGROUND_DATASETS + IMAGE_DATASETS
+TASKS = ("classification", "regression")
+
+# TensorFlow Playground's input features of a point (x1, x2), in the order the first layer receives them.
+PLANE_FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+DEFAULT_FEATURES = ("x1", "x2")
+
+# URL parameter names that differ from the field names (kept short, as the Playground's own links do).
+_QUERY_NAMES = {"input_features": "features"}
+_TUPLE_FIELDS = ("hidden_layers", "conv_filters", "input_features", "layer_activations")
 ARCHITECTURES = ("mlp", "cnn")
 LOSSES = ("cross_entropy", "mse")
 LR_SCHEDULES = ("constant", "warmup_cosine")
@@ -55,12 +66,21 @@ class ExperimentConfig:
     l1: float = 0.0  # L1 penalty on kernels
     l2: float = 0.0  # L2 penalty on kernels
     dropout: float = 0.0  # dropout rate after each dense hidden layer
-    loss: str = "cross_entropy"  # "cross_entropy" or "mse" on the softmax output
+    loss: str = "cross_entropy"  # "cross_entropy" or "mse" on the softmax output; regression needs "mse"
+    input_features: tuple[str, ...] = DEFAULT_FEATURES  # 2D sets: features fed to the first layer, PLANE_FEATURES order
+    layer_activations: tuple[str, ...] = ()  # one activation per hidden dense layer; empty: all use `activation`
+    csv_task: str = "classification"  # "classification" or "regression"; only read when dataset == "csv"
+    data_id: str = ""  # 16-hex content hash of the uploaded table; only read when dataset == "csv"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_layers", tuple(int(u) for u in self.hidden_layers))
         object.__setattr__(self, "conv_filters", tuple(int(f) for f in self.conv_filters))
         object.__setattr__(self, "batch_norm", bool(self.batch_norm))
+        features = tuple(str(f) for f in self.input_features)
+        if set(features) <= set(PLANE_FEATURES):  # unknown names are left for `validate` to report
+            features = tuple(f for f in PLANE_FEATURES if f in features)
+        object.__setattr__(self, "input_features", features)
+        object.__setattr__(self, "layer_activations", tuple(str(a) for a in self.layer_activations))
         options = tuple(sorted((str(k), float(v)) for k, v in dict(self.optimizer_options).items()))
         object.__setattr__(self, "optimizer_options", options)
         validate(self)
@@ -69,6 +89,17 @@ class ExperimentConfig:
     def is_image(self) -> bool:
         """True when the dataset is made of images rather than 2D points."""
         return self.dataset in IMAGE_DATASETS
+
+    @property
+    def task(self) -> str:
+        """"regression" for the regression problems and numeric-target tables, else "classification"."""
+        if self.dataset in REGRESSION_DATASETS or (self.dataset == "csv" and self.csv_task == "regression"):
+            return "regression"
+        return "classification"
+
+    def hidden_activations(self) -> tuple[str, ...]:
+        """The activation of each hidden dense layer, input to output."""
+        return self.layer_activations or (self.activation,) * len(self.hidden_layers)
 
     def replace(self, **changes) -> ExperimentConfig:
         """A copy with some fields changed (validated again)."""
@@ -79,6 +110,8 @@ class ExperimentConfig:
         d = dataclasses.asdict(self)
         d["hidden_layers"] = list(self.hidden_layers)
         d["conv_filters"] = list(self.conv_filters)
+        d["input_features"] = list(self.input_features)
+        d["layer_activations"] = list(self.layer_activations)
         d["optimizer_options"] = dict(self.optimizer_options)
         return d
 
@@ -100,8 +133,8 @@ class ExperimentConfig:
         for key, value in self.to_dict().items():
             if value == default[key]:
                 continue
-            if key in ("hidden_layers", "conv_filters"):
-                out[key] = ",".join(str(v) for v in value) or "none"
+            if key in _TUPLE_FIELDS:
+                out[_QUERY_NAMES.get(key, key)] = ",".join(str(v) for v in value) or "none"
             elif key == "optimizer_options":
                 out[key] = ";".join(f"{k}:{v}" for k, v in value.items())
             else:
@@ -115,12 +148,11 @@ class ExperimentConfig:
         Raises:
             ConfigError: a value does not parse or is out of range; the message names the field.
         """
-        kwargs = {}
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
-        for key, raw in query.items():
-            if key not in types:
-                continue  # other pages may add their own parameters to the URL
-            kwargs[key] = _parse_query_value(key, str(raw), ExperimentConfig().to_dict()[key])
+        kwargs, default = {}, cls()
+        for f in dataclasses.fields(cls):  # parameters that are not fields: other pages may add their own
+            _, raw = _query_value(query, f.name)
+            if raw is not None:
+                kwargs[f.name] = _parse_query_value(f.name, raw, getattr(default, f.name))
         return cls(**kwargs)
 
     @classmethod
@@ -129,6 +161,8 @@ class ExperimentConfig:
 
         Fields are applied in declaration order, so `dataset` is judged before `architecture` and
         `optimizer` before `optimizer_options`; a field that does not fit the ones kept so far is dropped.
+        A field that turns the run into regression brings `loss="mse"` with it (regression allows no
+        other loss), so such a link keeps its dataset whatever order the fields come in.
 
         Args:
             query: the URL's query parameters; keys that are not config fields are ignored.
@@ -139,17 +173,17 @@ class ExperimentConfig:
         """
         config, problems = cls(), []
         for f in dataclasses.fields(cls):
-            if f.name not in query:
+            name, raw = _query_value(query, f.name)
+            if raw is None:
                 continue
-            raw = str(query[f.name])
             try:
                 value = _parse_query_value(f.name, raw, getattr(config, f.name))
                 if f.name == "dataset":
                     _check_choice("dataset", value, datasets)
-                config = config.replace(**{f.name: value})
+                config = _replace_fitting_loss(config, {f.name: value})
             except ConfigError as err:
                 shown = raw if len(raw) <= 40 else raw[:37] + "..."
-                problems.append(f"{f.name}={shown}: {str(err).removeprefix(f.name + ': ')}")  # name it once
+                problems.append(f"{name}={shown}: {str(err).removeprefix(f.name + ': ')}")  # name it once
         return config, problems
 
     def key(self) -> str:
@@ -158,11 +192,35 @@ class ExperimentConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _query_value(query: dict, field: str) -> tuple[str, str | None]:
+    """The link's parameter name for `field` (its URL name, or the field name) and raw value; None when absent."""
+    for name in (_QUERY_NAMES.get(field, field), field):
+        if name in query:
+            return name, str(query[name])
+    return field, None
+
+
+def _replace_fitting_loss(config: ExperimentConfig, changes: dict) -> ExperimentConfig:
+    """`config.replace(**changes)`, with `loss="mse"` added when only that makes the changed run valid."""
+    try:
+        return config.replace(**changes)
+    except ConfigError:
+        try:
+            fitted = config.replace(**{**changes, "loss": "mse"}) if "loss" not in changes else None
+        except ConfigError:
+            fitted = None
+        if fitted is None or fitted.task != "regression":
+            raise
+        return fitted
+
+
 def _parse_query_value(key: str, raw: str, default):
     """`raw` read as the type of `default`; raises ConfigError naming `key` when it does not parse."""
     try:
         if key in ("hidden_layers", "conv_filters"):
             return tuple(int(v) for v in raw.split(",") if v.strip()) if raw != "none" else ()
+        if key in ("input_features", "layer_activations"):
+            return tuple(v.strip() for v in raw.split(",") if v.strip()) if raw != "none" else ()
         if key == "optimizer_options":
             pairs = [p.split(":", 1) for p in raw.split(";") if p]
             if any(len(pair) != 2 for pair in pairs):
@@ -222,3 +280,31 @@ def validate(c: ExperimentConfig) -> None:
         _check_range(f"optimizer_options: {name}", value, *ranges[name])
     if c.architecture == "cnn" and not c.is_image:
         raise ConfigError(f"architecture 'cnn' needs an image dataset; {c.dataset!r} is 2D points.")
+    _check_features(c)
+    _check_layer_activations(c)
+    _check_choice("csv_task", c.csv_task, TASKS)
+    if c.data_id and not (len(c.data_id) == 16 and all(ch in "0123456789abcdef" for ch in c.data_id)):
+        raise ConfigError(f"data_id must be the 16 hex digits of an uploaded table's hash; got {c.data_id!r}.")
+    if c.task == "regression" and c.loss != "mse":
+        raise ConfigError(f"loss must be 'mse' for a regression dataset ({c.dataset!r} predicts a number, not a "
+                          f"class); got {c.loss!r}.")
+
+
+def _check_features(c: ExperimentConfig) -> None:
+    unknown = [f for f in c.input_features if f not in PLANE_FEATURES]
+    if unknown or not c.input_features:
+        raise ConfigError(f"input_features must be a non-empty subset of {', '.join(PLANE_FEATURES)}; "
+                          f"got {', '.join(unknown) if unknown else 'none'}.")
+    if c.is_image and c.input_features != DEFAULT_FEATURES:
+        raise ConfigError(f"input_features only apply to 2D points; {c.dataset!r} is images, which need "
+                          f"{','.join(DEFAULT_FEATURES)}; got {','.join(c.input_features)}.")
+
+
+def _check_layer_activations(c: ExperimentConfig) -> None:
+    if not c.layer_activations:
+        return
+    if len(c.layer_activations) != len(c.hidden_layers):
+        raise ConfigError(f"layer_activations must give one activation per hidden layer ({len(c.hidden_layers)}) "
+                          f"or none; got {len(c.layer_activations)}: {','.join(c.layer_activations)}.")
+    for i, name in enumerate(c.layer_activations, start=1):
+        _check_choice(f"layer_activations: hidden layer {i}", name, tuple(ACTIVATIONS))

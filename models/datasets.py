@@ -1,7 +1,9 @@
 """Datasets, deterministic by seed and offline: the Playground's 2D problems, digits and shapes.
 
 Every loader returns a `Dataset` with a fixed train/test split, so two runs with the same config
-see exactly the same samples in the same order.
+see exactly the same samples in the same order. The 2D problems are classification (a class per
+point) or, as the Playground's "plane" and "multi_gaussian", regression (a number per point); an
+uploaded CSV table is either.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.datasets import load_digits, make_moons
 
-from models.config import ExperimentConfig
-from models.keras_datasets import load_keras_dataset
+from models.config import ConfigError, ExperimentConfig
+from models.keras_datasets import DatasetUnavailable, load_keras_dataset
 from models.shapes import SHAPE_CLASSES, make_shapes
 
 # The Playground draws points in [-6, 6]; dividing by this keeps inputs near [-1, 1] for training.
@@ -26,6 +28,11 @@ POINT_CLASS_NAMES = {
     "moons": ("upper moon", "lower moon"),
 }
 
+# The Playground's multi-gaussian target: bumps at (x, y) with a sign, in its [-6, 6] units. Each bump
+# falls linearly from its sign at the centre to 0 at distance 2; a point takes the bump largest in |value|.
+_BUMPS = ((-4.0, 2.5, 1.0), (0.0, 2.5, -1.0), (4.0, 2.5, 1.0), (-4.0, -2.5, -1.0), (0.0, -2.5, 1.0), (4.0, -2.5, -1.0))
+_BUMP_RADIUS = 2.0
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -33,15 +40,18 @@ class Dataset:
 
     name: str  # dataset key, as in ExperimentConfig.dataset
     x_train: np.ndarray  # (N, 2) points or (N, H, W, C) images in [0, 1], float32
-    y_train: np.ndarray  # (N,) int32 class indices
+    y_train: np.ndarray  # (N,) int32 class indices, or float32 targets for regression
     x_test: np.ndarray  # same layout as x_train
-    y_test: np.ndarray  # (M,) int32
-    class_names: tuple[str, ...]  # human name of each class index
+    y_test: np.ndarray  # (M,) int32, or float32 targets for regression
+    class_names: tuple[str, ...]  # human name of each class index; () for regression
     masks_train: np.ndarray | None = None  # (N, H, W) bool object masks, shapes dataset only
     masks_test: np.ndarray | None = None  # (M, H, W) bool
+    task: str = "classification"  # or "regression"
+    feature_names: tuple[str, str] = ("x1", "x2")  # names of the two input columns of 2D points
 
     @property
     def n_classes(self) -> int:
+        """Number of classes; 0 for regression (the model then has one linear output)."""
         return len(self.class_names)
 
     @property
@@ -57,12 +67,19 @@ def load_dataset(config: ExperimentConfig) -> Dataset:
     """The dataset the config names, split by `config.train_fraction` with `config.seed`.
 
     Raises:
-        DatasetUnavailable: a keras.datasets set is neither cached nor downloadable.
+        DatasetUnavailable: a keras.datasets set is neither cached nor downloadable, or an uploaded CSV
+            table is no longer in memory.
+        ConfigError: the config's `csv_task` is not the uploaded table's task.
     """
     rng = np.random.default_rng(config.seed)
     if config.dataset in POINT_CLASS_NAMES:
         x, y = make_points(config.dataset, config.n_samples, config.noise, rng)
         return _split(config, x, y, POINT_CLASS_NAMES[config.dataset], rng)
+    if config.dataset in _TARGET_MAKERS:
+        x, y = make_targets(config.dataset, config.n_samples, config.noise, rng)
+        return _split(config, x, y, (), rng)
+    if config.dataset == "csv":
+        return _uploaded(config, rng)
     if config.dataset == "digits":
         bunch = load_digits()
         x = (bunch.images / 16.0).astype("float32")[..., None]  # (N, 8, 8, 1)
@@ -141,6 +158,51 @@ def _moons(n, noise, rng):
     return x, y
 
 
+def make_targets(name: str, n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One of the Playground's 2D regression problems, points scaled to about [-1, 1].
+
+    As in the Playground, points are uniform over its [-6, 6] square and noise moves the point the
+    target is computed at (by up to `noise` times the square's half-width on each axis), not the point.
+
+    Returns:
+        x: (n, 2) float32 points; y: (n,) float32 targets, in [-1, 1] ("plane" reaches +-1.2 in the corners,
+        as in the Playground).
+    """
+    if name not in _TARGET_MAKERS:
+        raise ValueError(f"Unknown 2D regression dataset {name!r}; choose one of {', '.join(_TARGET_MAKERS)}.")
+    pts = rng.uniform(-_PLAYGROUND_SCALE, _PLAYGROUND_SCALE, (n, 2))
+    moved = pts + rng.uniform(-_PLAYGROUND_SCALE, _PLAYGROUND_SCALE, (n, 2)) * noise
+    return (pts / _PLAYGROUND_SCALE).astype("float32"), _TARGET_MAKERS[name](moved).astype("float32")
+
+
+def _plane_target(pts):
+    return (pts[:, 0] + pts[:, 1]) / 10.0  # the Playground maps x + y over [-10, 10] to [-1, 1]
+
+
+def _bumps_target(pts):
+    centres, signs = np.array([b[:2] for b in _BUMPS]), np.array([b[2] for b in _BUMPS])
+    dist = np.linalg.norm(pts[:, None, :] - centres[None], axis=-1)  # (n, bumps)
+    values = signs * np.clip(1.0 - dist / _BUMP_RADIUS, 0.0, 1.0)  # (n, bumps)
+    return values[np.arange(len(pts)), np.argmax(np.abs(values), axis=1)]
+
+
+_TARGET_MAKERS = {"plane": _plane_target, "multi_gaussian": _bumps_target}
+
+
+def _uploaded(config: ExperimentConfig, rng: np.random.Generator) -> Dataset:
+    from models.csv_data import lookup  # the upload store; imported here so the built-in sets never need it
+
+    table = lookup(config.data_id)
+    if table is None:
+        raise DatasetUnavailable("The uploaded CSV table this run was trained on is no longer in memory; "
+                                 "upload it again.")
+    if table.task != config.task:
+        raise ConfigError(f"csv_task: the uploaded table {table.target_name!r} is a {table.task} table; "
+                          f"got csv_task {config.csv_task!r}.")
+    return _split(config, table.x, table.y, table.class_names, rng, task=table.task,
+                  feature_names=tuple(table.feature_names))
+
+
 def _subsample(x, y, n, rng):
     if n >= len(y):
         return x, y
@@ -148,17 +210,21 @@ def _subsample(x, y, n, rng):
     return x[keep], y[keep]
 
 
-def _split(config, x, y, class_names, rng, masks=None) -> Dataset:
+def _split(config, x, y, class_names, rng, masks=None, task=None, feature_names=("x1", "x2")) -> Dataset:
+    task = task or config.task
     order = rng.permutation(len(y))
     n_train = int(round(config.train_fraction * len(y)))
     tr, te = order[:n_train], order[n_train:]
+    y_type = "float32" if task == "regression" else "int32"
     return Dataset(
         name=config.dataset,
         x_train=x[tr].astype("float32"),
-        y_train=y[tr].astype("int32"),
+        y_train=y[tr].astype(y_type),
         x_test=x[te].astype("float32"),
-        y_test=y[te].astype("int32"),
+        y_test=y[te].astype(y_type),
         class_names=tuple(class_names),
         masks_train=None if masks is None else masks[tr],
         masks_test=None if masks is None else masks[te],
+        task=task,
+        feature_names=feature_names,
     )

@@ -1,11 +1,17 @@
-"""Did a model learn? A plain check against chance, so pages never caption an untrained network as if it had."""
+"""Did a model learn? A plain check against chance, so pages never caption an untrained network as if it had.
+
+A regression run has no accuracy (its history holds NaN there): only its loss is checked, against the
+loss of always predicting the mean target (the targets' variance).
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from models.activation_lab import layer_health
-from models.config import ExperimentConfig
+from models.config import DEFAULT_FEATURES, ExperimentConfig
 from models.engine import TrainResult
 
 # Test accuracy within this many points of chance counts as "did not learn" (issue: warn, don't narrate).
@@ -21,7 +27,12 @@ def chance_accuracy(labels: np.ndarray) -> float:
 
 
 def near_chance(test_accuracy: float, labels: np.ndarray, margin: float = NEAR_CHANCE_MARGIN) -> bool:
-    """True when `test_accuracy` is less than `margin` above chance on `labels` (the test set's)."""
+    """True when `test_accuracy` is less than `margin` above chance on `labels` (the test set's).
+
+    A NaN accuracy (regression) means there is no accuracy to check: False.
+    """
+    if math.isnan(test_accuracy):
+        return False
     return test_accuracy < chance_accuracy(labels) + margin
 
 
@@ -58,10 +69,16 @@ def chance_loss(labels: np.ndarray, loss: str, n_classes: int) -> float:
 
     A network whose output is constant can do no better than this: ln(2) = 0.693 for two balanced
     classes with cross-entropy, 0.25 with mean squared error (on the one-hot targets, averaged over classes).
+    For regression (`n_classes == 0`, `labels` the targets) the best constant is the mean target, whose
+    squared error is the targets' variance.
     """
-    labels = np.asarray(labels).astype("int64")
-    if labels.size == 0:
+    if np.asarray(labels).size == 0:
         raise ValueError("chance_loss needs at least one label; got an empty array.")
+    if n_classes == 0:
+        if loss != "mse":
+            raise ValueError(f"chance_loss of a regression knows only the loss 'mse'; got {loss!r}.")
+        return float(np.var(np.asarray(labels, dtype="float64")))
+    labels = np.asarray(labels).astype("int64")
     shares = np.bincount(labels, minlength=n_classes) / labels.size
     if loss == "cross_entropy":
         present = shares[shares > 0]
@@ -98,9 +115,11 @@ def dying_message(result: TrainResult) -> str | None:
     """What went wrong when a layer died or the loss never left chance, with what to try; None otherwise."""
     h, c, data = result.history, result.config, result.dataset
     chance = chance_loss(data.y_train, c.loss, data.n_classes)
+    regression = data.task == "regression"
     # A slow start (plain SGD after a few epochs) can sit at the chance loss while the accuracy already
-    # climbs: only a run whose predictions are no better than a guess either is stuck.
-    stuck = loss_stuck_at_chance(h.train_loss, chance) and near_chance(h.train_acc[-1], data.y_train)
+    # climbs: only a run whose predictions are no better than a guess either is stuck. Regression has
+    # no accuracy; its loss alone decides.
+    stuck = loss_stuck_at_chance(h.train_loss, chance) and (regression or near_chance(h.train_acc[-1], data.y_train))
     dead = dead_layers(result)
     if not dead and not stuck:
         return None
@@ -112,23 +131,31 @@ def dying_message(result: TrainResult) -> str | None:
             f"Every unit of {names} has zero slope for every training input, so {it} {outputs} the same values "
             f"whatever the input and {passes} no gradient back: the layers before cannot learn any more"
             + (" (ReLU units whose inputs all went negative output 0 for good: \"dying ReLU\")."
-               if c.activation == "relu" else "."))
+               if _uses_relu(c) else "."))
     if stuck:
+        guess = "predicting the mean target" if regression else "guessing the class shares"
         parts.append(f"The training loss stayed at {h.train_loss[-1]:.3f} for the last {STUCK_EPOCHS} epochs, no "
-                     f"better than {chance:.3f}, the loss of ignoring the input and guessing the class shares.")
+                     f"better than {chance:.3f}, the loss of ignoring the input and {guess}.")
     return " ".join([*parts, _try(_dying_tips(result.config, bool(dead)))])
 
 
 def _dying_tips(c: ExperimentConfig, dead: bool) -> list[str]:
-    if c.activation == "linear" or not c.hidden_layers:
+    if set(c.hidden_activations()) <= {"linear"}:  # also true without hidden layers
+        shape = "fit a flat plane" if c.task == "regression" else "draw a straight boundary"
+        if c.input_features != DEFAULT_FEATURES:
+            shape += " in its input features"
         return ["a non-linear activation with at least one hidden layer: without both, the network can only "
-                "draw a straight boundary"]
+                f"{shape}"]
     tips = [f"a lower learning rate (now {c.learning_rate:g})"]
-    if c.activation == "relu":
+    if _uses_relu(c):
         tips.append("leaky_relu, whose units keep a small slope for negative inputs")
     if dead and len(c.hidden_layers) > 1:
         tips.append(f"fewer hidden layers (now {len(c.hidden_layers)})")
     return tips
+
+
+def _uses_relu(c: ExperimentConfig) -> bool:
+    return c.activation == "relu" or "relu" in c.hidden_activations()
 
 
 def learning_warning(result: TrainResult) -> str | None:

@@ -36,8 +36,8 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)  # mean data loss on the whole training set
     test_loss: list[float] = field(default_factory=list)  # mean data loss on the test set
-    train_acc: list[float] = field(default_factory=list)  # accuracy on the training set, 0..1
-    test_acc: list[float] = field(default_factory=list)  # accuracy on the test set, 0..1
+    train_acc: list[float] = field(default_factory=list)  # accuracy on the training set, 0..1; NaN for regression
+    test_acc: list[float] = field(default_factory=list)  # accuracy on the test set, 0..1; NaN for regression
     grad_norms: list[list[float]] = field(default_factory=list)  # mean per-step gradient L2 norm per weight layer
     seconds: list[float] = field(default_factory=list)  # wall time since training started
     step_seconds: list[float] = field(default_factory=list)  # time in this model's own training steps
@@ -90,7 +90,20 @@ class TrainResult:
 
 
 def per_sample_loss(name: str, n_classes: int) -> Callable:
-    """Loss per sample on softmax outputs: cross-entropy, or squared error against one-hot labels."""
+    """Loss per sample: on softmax outputs cross-entropy, or squared error against one-hot labels; for
+    regression (`n_classes == 0`, one linear output) the squared error against the target.
+
+    Raises:
+        ValueError: regression with a loss other than "mse".
+    """
+    if n_classes == 0:
+        if name != "mse":
+            raise ValueError(f"Regression trains on the squared error (loss 'mse'); got loss {name!r}.")
+
+        def squared_error(y_true, predicted):  # y_true (B,) float targets, predicted (B, 1)
+            return tf.square(predicted[:, 0] - y_true)
+
+        return squared_error
     if name == "cross_entropy":
         return keras.losses.SparseCategoricalCrossentropy(reduction=None)
 
@@ -217,7 +230,7 @@ def train(
 
 
 def _check_compatible(configs: list[ExperimentConfig]) -> None:
-    shared = ("dataset", "n_samples", "noise", "train_fraction", "seed", "batch_size", "epochs")
+    shared = ("dataset", "data_id", "n_samples", "noise", "train_fraction", "seed", "batch_size", "epochs")
     for name in shared:
         values = {getattr(c, name) for c in configs}
         if len(values) > 1:

@@ -34,9 +34,9 @@ class EpochStats:
 
     grad_norms: np.ndarray  # (weight layers,) mean per-step gradient L2 norm
     train_loss: float  # mean data loss (without the penalty) on the whole training set after the epoch
-    train_acc: float  # accuracy on the training set, 0..1
+    train_acc: float  # accuracy on the training set, 0..1; NaN for regression
     test_loss: float  # mean data loss on the test set
-    test_acc: float  # accuracy on the test set, 0..1
+    test_acc: float  # accuracy on the test set, 0..1; NaN for regression
     penalty: float  # L1/L2 penalty of the weights after the epoch (0 without regularisation)
     step_seconds: float  # time spent in this model's training steps during the epoch
     weights: np.ndarray  # (P,) flattened trainable weights after the epoch
@@ -115,9 +115,8 @@ class EpochRunner:
         outputs = [grad_sums / tf.cast(tf.shape(batches)[0], tf.float32), seconds]
         for k, model in enumerate(self.models):
             for xs, ys in ((x, y), (x_test, y_test)):
-                probs = model(xs, training=False)
-                correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), ys)
-                outputs += [tf.reduce_mean(self.loss_fns[k](ys, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))]
+                predicted = model(xs, training=False)
+                outputs += [tf.reduce_mean(self.loss_fns[k](ys, predicted)), accuracy(predicted, ys)]
             outputs.append(_penalty(model))
             outputs.append(tf.concat([tf.reshape(v, [-1]) for v in model.trainable_variables], axis=0))
             outputs.append(tf.concat([tf.zeros([0])] + [tf.reshape(v, [-1]) for v in model.non_trainable_weights],
@@ -145,6 +144,14 @@ class EpochRunner:
             stats.append(EpochStats(norms, float(tr_loss), float(tr_acc), float(te_loss), float(te_acc),
                                     float(penalty), float(seconds[k]), weights, state))
         return stats
+
+
+def accuracy(predicted, labels):
+    """Share of argmax predictions equal to the integer labels; NaN for float regression targets."""
+    if labels.dtype.is_floating:
+        return tf.constant(float("nan"))
+    correct = tf.equal(tf.argmax(predicted, axis=-1, output_type=tf.int32), labels)
+    return tf.reduce_mean(tf.cast(correct, tf.float32))
 
 
 def _penalty(model: keras.Model):

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from models.features import layer_outputs
+from models.plane_features import PlaneFeatures  # noqa: F401  registers the layer: Playground models load in safe mode
 
 MAX_MODEL_BYTES = 16 * 1024 * 1024
 # Limits on what a .keras archive may unpack to, checked from its zip directory before anything is decompressed.

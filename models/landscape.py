@@ -18,6 +18,7 @@ import tensorflow as tf
 from sklearn.decomposition import PCA
 
 from models.engine import per_sample_loss, split_flat, weight_shapes
+from models.epoch_runner import accuracy
 
 
 def filter_norms(w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -62,8 +63,7 @@ class SurfaceEvaluator:
         """[mean loss, accuracy] of the model with flat weights `flat` (a tensor)."""
         probs, _ = self.model.stateless_call(split_flat(flat, self.shapes), self._non_trainable, self.x,
                                              training=False)
-        correct = tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), self.y)
-        return tf.stack([tf.reduce_mean(self.loss_fn(self.y, probs)), tf.reduce_mean(tf.cast(correct, tf.float32))])
+        return tf.stack([tf.reduce_mean(self.loss_fn(self.y, probs)), accuracy(probs, self.y)])
 
     def _chunk(self, origin, directions, coords):
         # origin (P,), directions (D, P), coords (K, D) -> (K, 2) [loss, accuracy]

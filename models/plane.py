@@ -39,6 +39,22 @@ def class_probability(model: keras.Model, grid: PlaneGrid, class_index: int = 1)
     return probs[:, class_index].reshape(grid.resolution, grid.resolution)
 
 
+def model_output(model: keras.Model, grid: PlaneGrid) -> np.ndarray:
+    """What the model says at every grid point, shape (R, R) with rows = x2.
+
+    A regression model's (one output unit) predicted value; a two-class model's probability of class 1
+    (as `class_probability`); with more classes, the index of the most probable class.
+    """
+    out = np.asarray(model(grid.points, training=False))  # (R*R, outputs)
+    if out.shape[1] == 1:
+        values = out[:, 0]
+    elif out.shape[1] == 2:
+        values = out[:, 1]
+    else:
+        values = np.argmax(out, axis=1).astype("float32")
+    return values.reshape(grid.resolution, grid.resolution)
+
+
 def hidden_unit_maps(model: keras.Model, grid: PlaneGrid) -> list[np.ndarray]:
     """Each hidden layer's activations over the plane.
 

@@ -73,3 +73,23 @@ def test_cnn_on_non_images_is_a_clear_error():
     c = ExperimentConfig(dataset="shapes", architecture="cnn")
     with pytest.raises(ValueError, match=r"A CNN needs image inputs \(H, W, C\); got input shape \(2,\)"):
         build_model(c, (2,), 2)
+
+
+def test_point_models_start_with_the_features_layer():
+    c = ExperimentConfig(input_features=("x1^2", "x2^2", "x1*x2"), hidden_layers=(3,))
+    model = build_model(c, (2,), 2)
+    assert [layer.name for layer in model.layers][:2] == ["input", "features"]
+    assert model.get_layer("dense_1").kernel.shape == (3, 3)
+    assert "features" in [layer.name for layer in build_model(ExperimentConfig(), (2,), 2).layers]
+    assert "features" not in [layer.name for layer in weight_layers(model)]  # it has no weights
+
+
+def test_each_hidden_layer_gets_its_own_activation():
+    c = ExperimentConfig(hidden_layers=(3, 3, 2), layer_activations=("relu", "linear", "sigmoid"))
+    acts = hidden_activation_layers(build_model(c, (2,), 2))
+    assert [a.activation for a in acts] == [keras.activations.get(n) for n in ("relu", "linear", "sigmoid")]
+
+
+def test_features_on_inputs_that_are_not_points_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"Input features need 2D points .*; got input shape \(3,\)"):
+        build_model(ExperimentConfig(input_features=("x1^2",)), (3,), 2)

@@ -148,3 +148,38 @@ def test_any_link_gives_a_config_or_a_config_error(query):
     assert config.dataset in POINT_DATASETS and config.architecture == "mlp"
     validate(config)
     assert all(p.split("=")[0] in query for p in problems)  # every message names a field of the link
+
+
+def test_layer_activations_give_each_hidden_layer_its_own():
+    assert ExperimentConfig(hidden_layers=(4, 4)).hidden_activations() == ("tanh", "tanh")
+    c = ExperimentConfig(hidden_layers=(4, 4), layer_activations=("relu", "sigmoid"))
+    assert c.hidden_activations() == ("relu", "sigmoid")
+    with pytest.raises(ConfigError, match=r"one activation per hidden layer \(2\) or none; got 3: tanh,relu,relu"):
+        ExperimentConfig(hidden_layers=(4, 4), layer_activations=("tanh", "relu", "relu"))
+    with pytest.raises(ConfigError, match="layer_activations: hidden layer 2 must be one of .*; got 'swishy'"):
+        ExperimentConfig(hidden_layers=(4, 4), layer_activations=("tanh", "swishy"))
+
+
+def test_features_and_layer_activations_round_trip_through_the_link():
+    c = ExperimentConfig(input_features=("x1", "x2", "x1^2"), layer_activations=("tanh", "relu"))
+    query = c.to_query()
+    assert query == {"features": "x1,x2,x1^2", "layer_activations": "tanh,relu"}
+    assert ExperimentConfig.from_query(query) == c
+    assert ExperimentConfig.from_dict(c.to_dict()) == c
+    assert ExperimentConfig.from_query_lenient(query) == (c, [])
+    config, problems = ExperimentConfig.from_query_lenient({"features": "x1,x9", "epochs": "3"})
+    assert config.input_features == ("x1", "x2") and config.epochs == 3
+    assert [p.split("=")[0] for p in problems] == ["features"]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({}, ExperimentConfig()),
+    ({"dataset": "spiral", "hidden_layers": "6,6,6", "activation": "relu"},
+     ExperimentConfig(dataset="spiral", hidden_layers=(6, 6, 6), activation="relu")),
+    ({"optimizer": "momentum", "optimizer_options": "momentum:0.8", "epochs": "40"},
+     ExperimentConfig(optimizer="momentum", optimizer_options=(("momentum", 0.8),), epochs=40)),
+])
+def test_old_links_give_the_configs_they_gave_before(query, expected):
+    c = ExperimentConfig.from_query(query)
+    assert c == expected and c.to_query() == query and c.task == "classification"
+    assert (c.input_features, c.layer_activations, c.csv_task, c.data_id) == (("x1", "x2"), (), "classification", "")

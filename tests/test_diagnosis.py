@@ -112,3 +112,29 @@ def test_a_linear_network_on_the_circle_is_told_to_add_a_non_linearity():
     message = learning_warning(result)
     assert message.startswith("This model did not learn:") and "non-linear activation" in message
     assert "hidden layer" not in message.split("Try")[0]  # linear units never die
+
+
+def test_regression_chance_is_the_variance_and_there_is_no_accuracy_check():
+    """Reference: Keras' MSE of always predicting the mean target."""
+    import keras
+
+    targets = np.random.default_rng(0).uniform(-1, 1, 200).astype("float32")
+    mse = keras.losses.MeanSquaredError()(targets, np.full_like(targets, targets.mean()))
+    assert chance_loss(targets, "mse", 0) == pytest.approx(float(mse), rel=1e-5)
+    with pytest.raises(ValueError, match="only the loss 'mse'"):
+        chance_loss(targets, "cross_entropy", 0)
+    assert not near_chance(float("nan"), targets)
+
+
+def test_regression_runs_are_judged_by_their_loss():
+    from models.engine import train
+
+    healthy = train(ExperimentConfig(dataset="plane", loss="mse", epochs=30))
+    assert learning_warning(healthy) is None
+    stuck = train(ExperimentConfig(dataset="multi_gaussian", loss="mse", optimizer="sgd", learning_rate=1e-6,
+                                   epochs=6))
+    chance = chance_loss(stuck.dataset.y_train, "mse", 0)
+    assert min(stuck.history.train_loss[-5:]) > 0.98 * chance  # the reference: no better than the mean
+    message = learning_warning(stuck)
+    assert f"{chance:.3f}" in message and "predicting the mean target" in message
+    assert "did not learn" not in message  # no accuracy to compare with chance

@@ -9,19 +9,22 @@ def test_playground_trains_and_shows_every_chart():
     metrics = {m.label: m.value for m in at.metric}
     assert set(metrics) == {"Train loss", "Test loss", "Train accuracy", "Test accuracy"}
     titles = [spec.get("title") for spec in chart_specs(at)]
-    assert titles == ["Decision boundary", "Loss per epoch", "Accuracy per epoch"]
+    # The network diagram (untitled: its columns are labelled), then the boundary and the two curves.
+    assert titles == [None, "Decision boundary", "Loss per epoch", "Accuracy per epoch"]
+    assert {p["name"] for p in chart_specs(at)[0]["params"]} == {"node", "link"}
     assert len(at.get("image")) == 16  # one labelled tile per hidden neuron: two layers of 8
-    assert "Trained 15 epochs" in " ".join(c.value for c in at.caption)
+    assert "Epoch 15:" in " ".join(c.value for c in at.caption)
+    assert "**Epoch 15** of 15" in [m.value for m in at.markdown]
 
 
 def test_changing_a_slider_retrains_and_updates_the_link():
     at = open_dashboard({"epochs": "5", "n_samples": "100"})
-    before = chart_specs(at)[1]
+    before = chart_specs(at)[2]
     at.sidebar.slider(key="pg_n_layers").set_value(3).run()
     assert_clean(at)
     assert len(at.get("image")) == 24
     assert at.query_params["hidden_layers"] == "8,8,8"
-    assert chart_specs(at)[1] != before
+    assert chart_specs(at)[2] != before
     assert "Models trained this session: 2" in labels_in(at.sidebar)
 
 

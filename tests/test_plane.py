@@ -42,3 +42,15 @@ def test_constant_units_are_those_with_one_value_over_the_plane():
     maps[2] += 3.0  # constant but not zero (a unit fed only by dead units)
     maps[3] = np.linspace(-1, 1, 25).reshape(5, 5)
     assert constant_units(maps).tolist() == [True, False, True, False]
+
+
+def test_model_output_is_class_one_probability_or_the_predicted_value(tiny_config):
+    from models.plane import model_output
+
+    g = plane_grid(5)
+    r = train(tiny_config)
+    assert np.array_equal(model_output(r.model, g), class_probability(r.model, g))
+    regression = train(ExperimentConfig(dataset="plane", loss="mse", n_samples=60, epochs=2, hidden_layers=(3,)))
+    values = model_output(regression.model, g)
+    assert values.shape == (5, 5)
+    assert np.allclose(values.ravel(), np.asarray(regression.model(g.points))[:, 0], atol=1e-6)

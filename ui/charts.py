@@ -182,6 +182,85 @@ def decision_boundary_chart(
     )
 
 
+def regression_map_chart(grid: PlaneGrid, values: np.ndarray, points: pd.DataFrame, size: int = 340) -> alt.LayerChart:
+    """The network's prediction over the plane (orange -1, white 0, blue +1) with the points, filled by their
+    target on the same colours: a good fit has every point the colour of the ground under it.
+
+    Args:
+        grid: the plane grid the predictions were computed on.
+        values: (R, R) predictions, rows = x2; the targets are scaled to [-1, 1], so is this scale.
+        points: columns x1, x2, target, split ("train"/"test").
+        size: side of the square plot area in pixels.
+    """
+    step = float(grid.xs[1] - grid.xs[0])
+    domain = [float(grid.xs[0] - step / 2), float(grid.xs[-1] + step / 2)]
+    x = alt.X("x1:Q", title="x1", scale=alt.Scale(domain=domain, nice=False))
+    y = alt.Y("x2:Q", title="x2", scale=alt.Scale(domain=domain, nice=False))
+    frame = pd.DataFrame({"url": [probability_image((values + 1) / 2)], "x1": [domain[0]], "x2": [domain[0]],
+                          "x1_end": [domain[1]], "x2_end": [domain[1]]})
+    picture = alt.Chart(frame).mark_image(aspect=False).encode(x=x, x2="x1_end:Q", y=y, y2="x2_end:Q", url="url:N")
+    tips = alt.Chart(_tooltip_cells(grid, values)).mark_rect(opacity=0).encode(
+        x=x, x2="x1_end:Q", y=y, y2="x2_end:Q", tooltip=[alt.Tooltip("p:Q", title="prediction", format=".2f")])
+    dots = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.2, opacity=1).encode(
+        x=x, y=y,
+        fill=alt.Fill("target:Q", title="target", scale=alt.Scale(domain=[-1, 0, 1], range=["#f59322", "#e8eaed",
+                                                                                          "#0877bd"]),
+                      legend=alt.Legend(orient="bottom", direction="horizontal", titleOrient="left",
+                                        gradientLength=140, gradientThickness=10)),
+        stroke=alt.Stroke("split:N", title="points", scale=alt.Scale(domain=["train", "test"],
+                                                                     range=list(SPLIT_OUTLINES)),
+                          legend=alt.Legend(orient="bottom", titleOrient="left", symbolFillColor="#9aa0a6")),
+        shape=alt.Shape("split:N", title="points", scale=alt.Scale(domain=["train", "test"],
+                                                                   range=["circle", "diamond"])),
+        tooltip=[alt.Tooltip("target:Q", format=".2f"), "split"],
+    )
+    return alt.layer(picture, tips, dots).properties(width=size, height=size, title="Prediction over the plane",
+                                                     autosize=alt.AutoSizeParams(type="pad"))
+
+
+# More than two classes (an uploaded table): Tableau's 20 categorical colours, light tints on the plane.
+MANY_CLASS_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+                      "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                      "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def class_map_chart(grid: PlaneGrid, classes: np.ndarray, points: pd.DataFrame, class_names: tuple[str, ...],
+                    size: int = 340) -> alt.LayerChart:
+    """The predicted class at every point of the plane (for three or more classes), points on top.
+
+    Args:
+        classes: (R, R) index of the most probable class, rows = x2.
+        points: columns x1, x2, label (class name), split.
+    """
+    step = float(grid.xs[1] - grid.xs[0])
+    domain = [float(grid.xs[0] - step / 2), float(grid.xs[-1] + step / 2)]
+    x = alt.X("x1:Q", title="x1", scale=alt.Scale(domain=domain, nice=False))
+    y = alt.Y("x2:Q", title="x2", scale=alt.Scale(domain=domain, nice=False))
+    palette = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in MANY_CLASS_COLOURS], dtype="float32")
+    tints = palette * 0.45 + 255 * 0.55  # light, opaque: the same on light and dark pages
+    rgb = tints[classes[::-1].astype("int64") % len(tints)]
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(rgb).astype("uint8")).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    picture = alt.Chart(pd.DataFrame({"url": [url], "x1": [domain[0]], "x2": [domain[0]], "x1_end": [domain[1]],
+                                      "x2_end": [domain[1]]}))
+    picture = picture.mark_image(aspect=False).encode(x=x, x2="x1_end:Q", y=y, y2="x2_end:Q", url="url:N")
+    names = list(class_names)
+    dots = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.2, opacity=1).encode(
+        x=x, y=y,
+        fill=alt.Fill("label:N", title="class", scale=alt.Scale(domain=names,
+                                                               range=list(MANY_CLASS_COLOURS[: len(names)])),
+                      legend=alt.Legend(orient="bottom", columns=4, titleOrient="left")),
+        stroke=alt.Stroke("split:N", scale=alt.Scale(domain=["train", "test"], range=list(SPLIT_OUTLINES)),
+                          legend=None),
+        shape=alt.Shape("split:N", scale=alt.Scale(domain=["train", "test"], range=["circle", "diamond"]),
+                        legend=None),
+        tooltip=["label", "split"],
+    )
+    return alt.layer(picture, dots).properties(width=size, height=size, title="Predicted class over the plane",
+                                               autosize=alt.AutoSizeParams(type="pad"))
+
+
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 

@@ -12,8 +12,8 @@ import streamlit as st
 
 from models.datasets import Dataset
 from models.engine import History, TrainResult
-from models.plane import class_probability, constant_units, hidden_unit_maps, plane_grid
-from ui.charts import BOUNDARY_AXES_WIDTH, decision_boundary_chart
+from models.plane import constant_units, hidden_unit_maps, model_output, plane_grid
+from ui.charts import BOUNDARY_AXES_WIDTH, class_map_chart, decision_boundary_chart, regression_map_chart
 
 GRID = plane_grid(100)  # 100 x 100 points: a smooth boundary and 100 px neuron tiles from one predict each
 BOUNDARY_SIZE = 340  # side of the boundary's square plot area, px
@@ -27,26 +27,52 @@ FLAT_GREY = np.array([120, 126, 134], dtype="uint8")
 FLAT_STRIPE = np.array([104, 110, 118], dtype="uint8")
 
 
-def points_frame(data: Dataset) -> pd.DataFrame:
-    """Train and test points in the columns decision_boundary_chart takes: x1, x2, label, split."""
+def points_frame(data: Dataset, show_test: bool = True) -> pd.DataFrame:
+    """Train (and test) points in the columns the plane charts take: x1, x2, split, and label (class name)
+    or target (regression)."""
     parts = []
-    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
-        labels = [data.class_names[i] for i in y]
+    splits = (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test))
+    for split, x, y in splits[: 2 if show_test else 1]:
         xy = np.round(x.astype("float64"), 4)  # shorter JSON for the ~10 live redraws; far below a pixel
-        parts.append(pd.DataFrame({"x1": xy[:, 0], "x2": xy[:, 1], "label": labels, "split": split}))
+        frame = pd.DataFrame({"x1": xy[:, 0], "x2": xy[:, 1], "split": split})
+        if data.task == "regression":
+            frame["target"] = np.round(y.astype("float64"), 4)
+        else:
+            frame["label"] = [data.class_names[i] for i in y]
+        parts.append(frame)
     return pd.concat(parts, ignore_index=True)
 
 
-def boundary_chart(result: TrainResult) -> alt.LayerChart:
-    """The model's P(second class) over the plane with the data on top."""
+def boundary_chart(result: TrainResult, show_test: bool = True, discrete: bool = False) -> alt.LayerChart:
+    """The model's output over the plane with the data on top: P(second class) for two classes (the
+    predicted class when `discrete`), the predicted number for a regression (its sign when `discrete`)."""
     data = result.dataset
-    probability = class_probability(result.model, GRID)
-    return decision_boundary_chart(GRID, probability, points_frame(data), data.class_names, size=BOUNDARY_SIZE)
+    output = model_output(result.model, GRID)
+    points = points_frame(data, show_test)
+    if data.task == "regression":
+        return regression_map_chart(GRID, np.sign(output) if discrete else output, points, size=BOUNDARY_SIZE)
+    if data.n_classes > 2:  # model_output is already the predicted class
+        return class_map_chart(GRID, output, points, data.class_names, size=BOUNDARY_SIZE)
+    shown = (output > 0.5).astype("float32") if discrete else output
+    return decision_boundary_chart(GRID, shown, points, data.class_names, size=BOUNDARY_SIZE)
 
 
 def boundary_caption(result: TrainResult) -> str:
     """What the background and the points mean, with how many test points this model gets right."""
     data, h = result.dataset, result.history
+    if data.task == "regression":
+        text = (f"Background: the network's prediction at each of {GRID.resolution} x {GRID.resolution} points "
+                "(orange -1, white 0, blue +1); each point is filled with its target on the same colours.")
+        if len(h):
+            text += (f" Test mean squared error {h.test_loss[-1]:.3g}, against {np.var(data.y_test):.3g} for always "
+                     "predicting the mean.")
+        return text
+    if data.n_classes > 2:
+        text = (f"Background: the class the network predicts at each of {GRID.resolution} x {GRID.resolution} "
+                "points, in the colour of that class's points.")
+        if len(h):
+            text += f" Test accuracy {h.test_acc[-1]:.0%} on {len(data.y_test)} points."
+        return text
     text = (f"Background: the network's probability of {data.class_names[1]} (blue) at each of "
             f"{GRID.resolution} x {GRID.resolution} points. Circles are training points, diamonds test points: "
             "a good model has each point on its own colour.")
@@ -65,8 +91,9 @@ def show_metrics(container, h: History, penalised: bool) -> None:
         container.metric("L1/L2 penalty", f"{h.penalty[-1]:.3g}", width="content", help=(
             f"Added to the data loss: train total {h.train_loss[-1] + h.penalty[-1]:.3g}, "
             f"test total {h.test_loss[-1] + h.penalty[-1]:.3g} (what Keras' evaluate reports as the loss)."))
-    container.metric("Train accuracy", f"{h.train_acc[-1]:.0%}", width="content")
-    container.metric("Test accuracy", f"{h.test_acc[-1]:.0%}", width="content")
+    if np.isfinite(h.test_acc[-1]):  # a regression has no accuracy
+        container.metric("Train accuracy", f"{h.train_acc[-1]:.0%}", width="content")
+        container.metric("Test accuracy", f"{h.test_acc[-1]:.0%}", width="content")
 
 
 def neuron_tile(values: np.ndarray, flat: bool, scale: float | None) -> np.ndarray:
@@ -85,7 +112,7 @@ def neuron_tile(values: np.ndarray, flat: bool, scale: float | None) -> np.ndarr
     return np.round(rgb).astype("uint8")
 
 
-def neuron_tiles_ui(result: TrainResult, activation: str) -> None:
+def neuron_tiles_ui(result: TrainResult, activations: tuple[str, ...]) -> None:
     """A row of labelled 100 px tiles per hidden layer ("L2 · n5"), on per-neuron or one shared colour scale."""
     maps = hidden_unit_maps(result.model, GRID)
     if not maps:
@@ -103,7 +130,7 @@ def neuron_tiles_ui(result: TrainResult, activation: str) -> None:
         + f"{n_flat} of {n_units} neurons are flat (hatched grey): they output one value over the whole plane."
     )
     for layer, (layer_maps, layer_flat) in enumerate(zip(maps, flat, strict=True), start=1):
-        st.markdown(f"**Layer {layer}** · {len(layer_maps)} {activation} neurons"
+        st.markdown(f"**Layer {layer}** · {len(layer_maps)} {activations[layer - 1]} neurons"
                     + (f" · {int(layer_flat.sum())} flat" if layer_flat.any() else ""))
         row = st.container(horizontal=True, gap="small")
         for unit, (values, is_flat) in enumerate(zip(layer_maps, layer_flat, strict=True), start=1):

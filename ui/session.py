@@ -44,7 +44,8 @@ def dataset_or_error(config: ExperimentConfig) -> Dataset | None:
     """The dataset, or None after an st.error saying why it cannot be had (e.g. offline)."""
     data_only = ExperimentConfig(dataset=config.dataset, n_samples=config.n_samples, noise=config.noise,
                                  train_fraction=config.train_fraction, seed=config.seed,
-                                 architecture=config.architecture)
+                                 architecture=config.architecture, csv_task=config.csv_task, data_id=config.data_id,
+                                 loss=config.loss)  # a regression must say "mse" to be valid
     try:
         return cached_dataset(data_only)
     except DatasetUnavailable as err:

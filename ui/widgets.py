@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.config import POINT_DATASETS, ConfigError, ExperimentConfig
+from models.config import PLAYGROUND_DATASETS, POINT_DATASETS, ConfigError, ExperimentConfig
 from models.registry import ACTIVATIONS, OPTIMIZERS, optimizer_defaults
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
@@ -22,6 +22,9 @@ DATASET_LABELS = {
     "gaussians": "Two gaussians",
     "spiral": "Spiral",
     "moons": "Moons",
+    "plane": "Plane (regression)",
+    "multi_gaussian": "Multi-gaussian (regression)",
+    "csv": "Your CSV (upload)",
     "digits": "Digits (8x8, scikit-learn)",
     "shapes": "Shapes (generated, 32x32 RGB)",
     "mnist": "MNIST (keras.datasets)",
@@ -40,6 +43,8 @@ def widget_state(config: ExperimentConfig, prefix: str) -> dict:
         "l2": config.l2, "dropout": min(config.dropout, 0.8),
     }
     state |= {f"units_{i}": units for i, units in enumerate(config.hidden_layers)}
+    state |= {"features": list(config.input_features), "per_layer": bool(config.layer_activations)}
+    state |= {f"act_{i}": activation for i, activation in enumerate(config.hidden_activations())}
     defaults = optimizer_defaults(config.optimizer) | dict(config.optimizer_options)
     state |= {f"{config.optimizer}_{name}": value for name, value in defaults.items()}
     return {prefix + key: value for key, value in state.items()}
@@ -58,7 +63,7 @@ def playground_settings() -> ExperimentConfig:
     """The config the Playground starts from in this session: one handed over by another page, else its link's."""
     key = f"{PLAYGROUND_PREFIX}defaults"
     if key not in st.session_state:
-        st.session_state[key] = config_from_link()
+        st.session_state[key] = config_from_link(PLAYGROUND_DATASETS)
     return st.session_state[key]
 
 
@@ -136,7 +141,7 @@ def network_ui(prefix: str, with_activation: bool = True) -> dict:
     return fields
 
 
-def training_ui(prefix: str) -> dict:
+def training_ui(prefix: str, regression: bool = False) -> dict:
     """Optimiser with its own parameters, learning rate, batch size, epochs, loss and regularisation."""
     st.subheader("Training")
     optimizer = st.selectbox("Optimiser", list(OPTIMIZERS), key=f"{prefix}optimizer")
@@ -154,7 +159,10 @@ def training_ui(prefix: str) -> dict:
     lr = st.select_slider("Learning rate", _options_with_current(LEARNING_RATES, f"{prefix}lr"), key=f"{prefix}lr")
     batch = st.select_slider("Batch size", _options_with_current(BATCH_SIZES, f"{prefix}batch"), key=f"{prefix}batch")
     epochs = st.slider("Epochs", 1, 500, key=f"{prefix}epochs")
-    loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key=f"{prefix}loss")
+    if regression:  # a number to predict: the squared error is the only loss that fits
+        loss = "mse"
+    else:
+        loss = st.selectbox("Loss", list(LOSS_LABELS), format_func=LOSS_LABELS.get, key=f"{prefix}loss")
     with st.expander("Regularisation"):
         l1 = st.select_slider("L1", _options_with_current(PENALTIES, f"{prefix}l1"), key=f"{prefix}l1")
         l2 = st.select_slider("L2", _options_with_current(PENALTIES, f"{prefix}l2"), key=f"{prefix}l2")
@@ -164,15 +172,32 @@ def training_ui(prefix: str) -> dict:
 
 
 def experiment_ui(
-    defaults: ExperimentConfig, prefix: str, datasets=POINT_DATASETS, with_activation: bool = True
+    defaults: ExperimentConfig, prefix: str, datasets=POINT_DATASETS, with_activation: bool = True,
+    playground: bool = False,
 ) -> ExperimentConfig | None:
     """All experiment controls; the config they describe, or None after showing why it is invalid.
 
+    With `playground`, also the Playground's own: input features, an activation per layer, your CSV.
     The last valid config is remembered under `{prefix}config`: Streamlit forgets the values of
     widgets on pages not shown, so coming back to a page restores them from it.
     """
     seed_widgets(st.session_state.get(f"{prefix}config", defaults), prefix)
-    fields = {**data_ui(prefix, datasets), **network_ui(prefix, with_activation), **training_ui(prefix)}
+    fields = data_ui(prefix, datasets)
+    regression = False
+    if playground:
+        from ui.playground_widgets import csv_ui, features_ui, layer_activations_ui, regression_loss_note
+
+        if fields["dataset"] == "csv":
+            table = csv_ui(prefix)
+            if table is None:
+                return None
+            fields |= table
+        regression = regression_loss_note(fields["dataset"], fields.get("csv_task", "classification"))
+        fields |= features_ui(prefix)
+    network = network_ui(prefix, with_activation)
+    if playground:
+        network |= layer_activations_ui(prefix, network["hidden_layers"], network.get("activation", "tanh"))
+    fields |= network | training_ui(prefix, regression)
     try:
         config = defaults.replace(**fields)
         st.session_state[f"{prefix}config"] = config
