@@ -47,7 +47,7 @@ boundary_slot, curve_slot = boundary_col.empty(), curve_col.empty()
 
 def draw(result: TrainResult) -> None:
     """The live redraw during training: the network, the boundary and the loss curve."""
-    diagram_slot.altair_chart(diagram_chart(result), width="stretch")
+    diagram_slot.altair_chart(diagram_chart(result), width="content")  # tiles and links are placed in px
     boundary_slot.altair_chart(boundary_chart(result, show_test, discrete), width="content")
     if len(result.history):
         curve_slot.altair_chart(loss_chart(result.history, config.epochs), width="stretch")

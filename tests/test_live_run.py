@@ -221,3 +221,15 @@ def test_a_run_dropped_without_close_still_frees_its_graphs():
     del run
     gc.collect()
     assert not release.alive  # the finaliser has called EpochRunner.close
+
+
+def test_a_detached_result_stays_as_it_was_when_the_run_goes_on(open_runs):
+    """Other pages keep the Playground's finished run; stepping on or editing a weight must not change it.
+    Reference: the engine's own 5-epoch run of the same config."""
+    run = open_runs(PLAYGROUND.replace(epochs=5))
+    run.step(5)
+    kept = run.detached_result()
+    run.step(3)
+    run.set_weight("dense_1", (0, 0), 5.0)
+    assert kept.status == "completed" and len(kept.history) == 5 and kept.model is not run.model
+    assert_same_training(kept, train(PLAYGROUND.replace(epochs=5)))

@@ -116,3 +116,34 @@ def test_the_link_holds_the_whole_state_and_old_links_still_work():
     assert current_run(at).result.config == config
     old = open_dashboard({"dataset": "xor", "epochs": "5", "n_samples": "100"})  # a link from before issue 13
     assert current_run(old).result.config == ExperimentConfig(dataset="xor", epochs=5, n_samples=100)
+
+
+def test_clicking_a_neuron_shows_its_map_large():
+    """Reference: the unit's own output over the plane, from a Keras sub-model (models.network_weights)."""
+    from models.network_weights import node_maps
+    from ui.playground_diagram import DIAGRAM_GRID
+
+    at = open_dashboard(QUICK)
+    # What Streamlit returns for a click on a node: the other param holds an empty record.
+    at.session_state["pg_diagram"] = {"selection": {"node": [{"layer": 2, "index": 4}], "link": [{}]}}
+    at.run()
+    assert_clean(at)
+    values = node_maps(current_run(at).model, DIAGRAM_GRID)[2][4]
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert f"layer 2, neuron 5: from {values.min():.3g} to {values.max():.3g} over the plane" in captions
+
+
+def test_show_test_data_and_discretise_change_the_boundary():
+    from ui.playground_views import boundary_chart, points_frame
+
+    at = open_dashboard(QUICK)
+    run = current_run(at).result
+    assert set(points_frame(run.dataset, show_test=False).split) == {"train"}
+    cells = next(rows for rows in boundary_chart(run, discrete=True).to_dict()["datasets"].values()
+                 if rows and "p" in rows[0])
+    assert {row["p"] for row in cells} <= {0.0, 1.0}  # the predicted class, not a probability
+    before = chart_specs(at)[1]
+    at.toggle(key="pg_show_test").set_value(False).run()
+    at.toggle(key="pg_discrete").set_value(True).run()
+    assert_clean(at)
+    assert chart_specs(at)[1] != before

@@ -204,7 +204,8 @@ def regression_map_chart(grid: PlaneGrid, values: np.ndarray, points: pd.DataFra
     dots = alt.Chart(points).mark_point(filled=True, size=40, strokeWidth=1.2, opacity=1).encode(
         x=x, y=y,
         fill=alt.Fill("target:Q", title="target", scale=alt.Scale(domain=[-1, 0, 1], range=["#f59322", "#e8eaed",
-                                                                                          "#0877bd"]),
+                                                                                          "#0877bd"],
+                                                                   interpolate="rgb", clamp=True),
                       legend=alt.Legend(orient="bottom", direction="horizontal", titleOrient="left",
                                         gradientLength=140, gradientThickness=10)),
         stroke=alt.Stroke("split:N", title="points", scale=alt.Scale(domain=["train", "test"],

@@ -22,12 +22,15 @@ from models.plane import constant_units
 from ui.charts import BOUNDARY_TINTS, CLASS_COLOURS
 
 MAX_NODES = 12  # nodes drawn per column; a larger layer shows its first 11 and a "+k more" label
-TILE_SIZE = (16, 40)  # smallest and largest tile side, px: tiles shrink to fit the columns into the width
+TILE_SIZE = (16, 36)  # smallest and largest tile side, px: tiles shrink to fit the columns into the width
 LABEL_HEIGHT = 12  # px under a tile for its label
 ROW_GAP = 6  # px between a label and the next tile
 HEADER_HEIGHT = 18  # px above the columns for "inputs", "L1" ... "output"
+LABEL_CHARS = 14  # input and output names longer than this are cut ("…"); the tooltip has them whole
+CHAR_WIDTH = 6  # px per character of a label, a little over the theme font's average at 10 px
 LEGEND_HEIGHT = 34  # px under the columns for the link colour legend (inside the view, so no autosize squeezes it)
 LINK_WIDTH = (0.3, 4.0)  # stroke width, px, of a zero weight and of a weight at the clip quantile or above
+TILE_SHARE = 0.42  # of the distance between columns: the rest is left for the links to fan out
 LINK_CLIP_QUANTILE = 0.95  # weights above this quantile of |w| all get the widest stroke
 HIT_WIDTH = 7  # px, the invisible stroke that catches a click on a link
 HIGHLIGHT = "#d81b60"  # the selected node's frame and the selected link: a magenta apart from both weight colours
@@ -93,15 +96,17 @@ class _Layout:
     short_labels: bool  # columns too close for "L2 · n3" under a tile: "n3", the header names the layer
 
 
-def _layout(rows: Sequence[int], width: int) -> _Layout:
+def _layout(rows: Sequence[int], width: int, left_chars: int, right_chars: int) -> _Layout:
+    """Columns spread over the width, less the input names left of the inputs and the output names right
+    of the outputs."""
     columns = len(rows)
-    margin = 34  # room for a feature name or "+k more" centred under the outer tiles
-    gap = (width - 2 * margin) / max(columns - 1, 1)
-    tile = int(np.clip(gap * 0.5, *TILE_SIZE))
+    left, right = (TILE_SIZE[1] / 2 + 6 + CHAR_WIDTH * n for n in (left_chars, right_chars))
+    gap = (width - left - right) / max(columns - 1, 1)
+    tile = int(np.clip(gap * TILE_SHARE, *TILE_SIZE))
     pitch = tile + LABEL_HEIGHT + ROW_GAP
     tallest = max(rows) * pitch
-    xs = margin + gap * np.arange(columns) if columns > 1 else np.array([width / 2])
-    tops = HEADER_HEIGHT + tile / 2 + (tallest - np.asarray(rows) * pitch) / 2  # columns centred vertically
+    xs = np.round(left + gap * np.arange(columns) if columns > 1 else np.array([width / 2]))  # whole px: crisp
+    tops = np.round(HEADER_HEIGHT + tile / 2 + (tallest - np.asarray(rows) * pitch) / 2)  # columns centred vertically
     return _Layout(xs, tile, pitch, tops, int(HEADER_HEIGHT + tallest + LEGEND_HEIGHT), gap < 58)
 
 
@@ -132,8 +137,9 @@ def network_diagram_chart(
     """The network as a graph: inputs, every hidden unit and the outputs as map tiles, links between them.
 
     A column with more than MAX_NODES units draws its first MAX_NODES - 1 (and the selected node, if
-    it is further down) and a "+k more" label; its hidden units' links are left out. Tiles shrink from
-    40 to 16 px as columns crowd, so 10 hidden layers still fit 540 px.
+    it is further down) and a "+k more" label ("+k" between crowded columns); the links of the units
+    left out are not drawn. Tiles shrink from 36 to 16 px as columns crowd, so 10 hidden layers of 128
+    still fit 540 px.
 
     Args:
         feature_names: the input nodes' names (column 0).
@@ -166,10 +172,13 @@ def network_diagram_chart(
         keep[int(selected_link["source_layer"])].append(int(selected_link["source_index"]))
         keep[int(selected_link["target_layer"])].append(int(selected_link["target_index"]))
     drawn = [_drawn_units(n, k) for n, k in zip(sizes, keep, strict=True)]
-    layout = _layout([len(d) + (len(d) < n) for d, n in zip(drawn, sizes, strict=True)], width)
+    names = [[_cut(_node_name(c, u, len(sizes), sizes[c], feature_names, output_names)) for u in units]
+             for c, units in enumerate(drawn)]
+    layout = _layout([len(d) + (len(d) < n) for d, n in zip(drawn, sizes, strict=True)], width,
+                     max(map(len, names[0])), max(map(len, names[-1])))
     nodes = _nodes_frame(feature_names, maps, drawn, layout, selected, output_names)
     edges = _links_frame(links, drawn, layout, selected_link)
-    line, hits = _link_layers(edges, width, layout.height)
+    line, hits = _link_layers(edges, width, layout)
     return alt.layer(line, hits, *_node_layers(nodes, _texts_frame(sizes, drawn, layout), width, layout)).properties(
         width=width, height=layout.height, autosize=alt.AutoSizeParams(type="pad"), padding=0)
 
@@ -185,8 +194,10 @@ def _position(width: int, height: int, x: str = "x", y: str = "y") -> dict:
             "y": alt.Y(y, type="quantitative", scale=alt.Scale(domain=[0, height], reverse=True), axis=None)}
 
 
-def _link_layers(edges: pd.DataFrame, width: int, height: int) -> tuple[alt.Chart, alt.Chart]:
+def _link_layers(edges: pd.DataFrame, width: int, layout: _Layout) -> tuple[alt.Chart, alt.Chart]:
     """The links, and an invisible wide copy of them that carries the "link" selection and the tooltip."""
+    height = layout.height
+    widest = float(np.clip(layout.tile / 10, 1.5, LINK_WIDTH[1]))  # thinner links between crowded columns
     link = alt.selection_point(name="link", fields=list(LINK_FIELDS), toggle=False)
     ends = {**_position(width, height), "x2": alt.X2("x2"), "y2": alt.Y2("y2")}
     chosen = {"test": "datum.chosen"}
@@ -197,7 +208,8 @@ def _link_layers(edges: pd.DataFrame, width: int, height: int) -> tuple[alt.Char
                                           legendY=height - LEGEND_HEIGHT + 10),
                         condition={**chosen, "value": HIGHLIGHT}),
         strokeWidth=alt.StrokeWidth("magnitude", type="quantitative", legend=None, scale=alt.Scale(
-            domain=[0, _clip(edges.magnitude)], range=list(LINK_WIDTH), clamp=True), condition={**chosen, "value": 3}),
+            domain=[0, _clip(edges.magnitude)], range=[LINK_WIDTH[0], widest], clamp=True),
+            condition={**chosen, "value": max(widest, 2.5)}),
         opacity=alt.OpacityValue(0.75, condition=chosen | {"value": 1}),
         order=alt.Order("chosen", type="quantitative"),  # the selected link on top
     )
@@ -213,11 +225,13 @@ def _node_layers(nodes: pd.DataFrame, texts: pd.DataFrame, width: int, layout: _
     """Tiles, their frames (which carry the "node" selection and the tooltip), labels and column notes."""
     node = alt.selection_point(name="node", fields=list(NODE_FIELDS), toggle=False)
     at = _position(width, layout.height)
-    tiles = alt.Chart(nodes).mark_image(width=layout.tile, height=layout.tile, aspect=False).encode(
-        **at, url=alt.Url("url", type="nominal"))
+    # Corners, not a centre and a size: Vega's SVG and canvas renderers (Streamlit picks one by spec size)
+    # then agree on where an image goes.
+    square = {**_position(width, layout.height, "x0", "y0"), "x2": alt.X2("x1"), "y2": alt.Y2("y1")}
+    tiles = alt.Chart(nodes).mark_image(aspect=False).encode(**square, url=alt.Url("url", type="nominal"))
     picked = [{"param": "node", "empty": False}, {"test": "datum.selected"}]
     frames = alt.Chart(nodes).mark_rect(fill="transparent").encode(
-        **_position(width, layout.height, "x0", "y0"), x2=alt.X2("x1"), y2=alt.Y2("y1"),
+        **square,
         stroke=alt.StrokeValue(FRAME, condition=[p | {"value": HIGHLIGHT} for p in picked]),
         strokeWidth=alt.StrokeWidthValue(1, condition=[p | {"value": 3} for p in picked]),
         tooltip=[alt.Tooltip("name", type="nominal", title="node"),
@@ -225,11 +239,16 @@ def _node_layers(nodes: pd.DataFrame, texts: pd.DataFrame, width: int, layout: _
                  alt.Tooltip("high", type="quantitative", title="highest output", format=".3f")],
     ).add_params(node)
     font = 9 if layout.tile < 28 else 10
-    labels = alt.Chart(nodes).mark_text(baseline="top", fontSize=font, color=TEXT).encode(
-        **_position(width, layout.height, "x", "label_y"), text=alt.Text("label", type="nominal"))
+    labels = alt.Chart(nodes).encode(**_position(width, layout.height, "label_x", "label_y"),
+                                     text=alt.Text("label", type="nominal"))
+    # Input names left of their tiles and output names right of theirs (as in TensorFlow Playground), hidden
+    # units' names under their tiles.
+    places = (("left", "right", "middle"), ("below", "center", "top"), ("right", "left", "middle"))
+    sides = [labels.transform_filter(f"datum.side == '{side}'").mark_text(
+        align=align, baseline=baseline, fontSize=font, color=TEXT) for side, align, baseline in places]
     notes = alt.Chart(texts).mark_text(baseline="middle", fontSize=font + 1, color=TEXT).encode(
         **at, text=alt.Text("text", type="nominal"))
-    return [tiles, frames, labels, notes]
+    return [tiles, frames, *sides, notes]
 
 
 def diagram_selection(state: Mapping | None) -> tuple[dict | None, dict | None]:
@@ -281,21 +300,26 @@ def _node_name(column: int, unit: int, columns: int, units: int, feature_names, 
 def _nodes_frame(feature_names, maps, drawn, layout: _Layout, selected, output_names) -> pd.DataFrame:
     """One row per drawn node: position, frame corners, tile URL, label and tooltip values."""
     rows = []
-    last = len(maps) - 1
+    last, half = len(maps) - 1, layout.tile / 2
     for column, (column_maps, units) in enumerate(zip(maps, drawn, strict=True)):
         for row, unit in enumerate(units):
             values = column_maps[unit]
             picture = node_picture(values, len(column_maps) if column == last else None)
             name = _node_name(column, unit, len(maps), len(column_maps), feature_names, output_names)
-            short = f"n{unit + 1}" if 0 < column < last and layout.short_labels else name
             x, y = float(layout.xs[column]), float(layout.tops[column] + row * layout.pitch)
+            if column == 0:
+                label = {"side": "left", "label": _cut(name), "label_x": x - half - 4, "label_y": y}
+            elif column == last:
+                label = {"side": "right", "label": _cut(name), "label_x": x + half + 4, "label_y": y}
+            else:
+                label = {"side": "below", "label": f"n{unit + 1}" if layout.short_labels else name, "label_x": x,
+                         "label_y": y + half + 2}
             rows.append({"layer": column, "index": unit, "x": x, "y": y, "url": png_data_url(picture), "name": name,
-                         "label": short, "label_y": y + layout.tile / 2 + 2, "selected": selected == (column, unit),
-                         "low": float(values.min()), "high": float(values.max())})
+                         **label, "selected": selected == (column, unit), "low": float(values.min()),
+                         "high": float(values.max())})
     nodes = pd.DataFrame(rows)
-    half = layout.tile / 2
     return nodes.assign(x0=nodes.x - half, x1=nodes.x + half, y0=nodes.y - half, y1=nodes.y + half).round(
-        {"x": 1, "y": 1, "x0": 1, "x1": 1, "y0": 1, "y1": 1, "label_y": 1, "low": 4, "high": 4})
+        {"x": 1, "y": 1, "x0": 1, "x1": 1, "y0": 1, "y1": 1, "label_x": 1, "label_y": 1, "low": 4, "high": 4})
 
 
 def _links_frame(links: pd.DataFrame, drawn, layout: _Layout, selected_link: Mapping | None) -> pd.DataFrame:
@@ -332,8 +356,12 @@ def _texts_frame(sizes: Sequence[int], drawn, layout: _Layout) -> pd.DataFrame:
     for column, (units, n) in enumerate(zip(drawn, sizes, strict=True)):
         if len(units) < n:
             rows.append({"x": float(layout.xs[column]), "y": float(layout.tops[column] + len(units) * layout.pitch),
-                         "text": f"+{n - len(units)} more"})
+                         "text": f"+{n - len(units)}" if layout.short_labels else f"+{n - len(units)} more"})
     return pd.DataFrame(rows).round({"x": 1, "y": 1})
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
 
 
 def _clip(magnitude: pd.Series) -> float:

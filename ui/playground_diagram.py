@@ -11,7 +11,7 @@ import streamlit as st
 from models.engine import TrainResult
 from models.network_weights import dense_layers, network_links, node_maps
 from models.plane import plane_grid
-from ui.network_diagram import network_diagram_chart, node_picture
+from ui.network_diagram import diagram_selection, network_diagram_chart, node_picture
 from ui.playground_live import LiveState, current_state
 
 DIAGRAM_GRID = plane_grid(30)  # 30 x 30 points per tile: sharp at the diagram's 16-40 px tiles, cheap to redraw
@@ -29,17 +29,10 @@ def diagram_chart(result: TrainResult, selected=None, selected_link=None):
                                  selected_link=selected_link, output_names=output_names)
 
 
-def _picked(name: str) -> dict | None:
-    """The node or link the user last clicked, from the chart's selection state."""
-    event = st.session_state.get(KEY)
-    picked = (event or {}).get("selection", {}).get(name) or []
-    return dict(picked[0]) if picked else None
-
-
 def diagram_ui(state: LiveState) -> None:
     """The diagram (clickable) beside a panel for the clicked neuron or link."""
     result = state.run.result
-    node, link = _picked("node"), _picked("link")
+    node, link = diagram_selection(st.session_state.get(KEY))
     row = st.container(horizontal=True, gap="medium")
     row.altair_chart(diagram_chart(result, node, link), on_select="rerun", selection_mode=["node", "link"],
                      key=KEY, width="content")
@@ -67,7 +60,7 @@ def node_panel(result: TrainResult, node: dict) -> None:
     name = ("input " + result.config.input_features[unit] if column == 0 else
             "output " + str(unit + 1) if last else f"layer {column}, neuron {unit + 1}")
     values = maps[column][unit]
-    st.image(np.kron(picture, np.ones((8, 8, 1), dtype="uint8")), width=240,
+    st.image(np.kron(picture, np.ones((8, 8, 1), dtype="uint8")), width=240, output_format="PNG",
              caption=f"{name}: from {values.min():.3g} to {values.max():.3g} over the plane")
 
 
