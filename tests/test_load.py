@@ -105,7 +105,7 @@ def test_quick_changes_interrupt_a_long_run_and_the_server_goes_idle(browser):
         page.keyboard.press("ArrowRight")  # 3 -> 4
         page.get_by_role("slider", name="Epochs").focus()
         page.keyboard.press("Home")  # epochs -> 1: the last setting, a short run
-        page.wait_for_selector("text=Trained 1 epochs", timeout=180_000)
+        page.wait_for_selector("text=Epoch 1 of 1", timeout=180_000)
         wait_for_script(page)
         _no_exception(page)
         assert "hidden_layers=8%2C8%2C8%2C8" in page.url or "hidden_layers=8,8,8,8" in page.url
@@ -129,7 +129,7 @@ def test_thirty_retrains_in_one_session_keep_memory_bounded(browser):
         for i in range(30):
             epochs.focus()
             page.keyboard.press("ArrowRight")  # one more epoch: a config not trained yet
-            page.wait_for_selector(f"text=Trained {6 + i} epochs", timeout=120_000)
+            page.wait_for_selector(f"text=Epoch {6 + i} of {6 + i}", timeout=120_000)
             wait_for_script(page)
             if i == 4:
                 warm = server.rss_mb()

@@ -135,6 +135,9 @@ def test_backprop_views(app):
     assert _outcome(app) == ("downhill" if _step_lowers_the_loss(0.5) else "overshot")
     table = app.dataframe[1].value
     assert (abs(table["chain rule"] - table["autodiff"]) < 1e-6).all()
+    # Reference: the update rule w <- w - lr * g, with the default learning rate 0.5.
+    assert (abs(table["after step"] - (table["value"] - 0.5 * table["chain rule"])) < 1e-9).all()
+    assert [s.get("title") for s in chart_specs(app)] == ["Every weight before and after the step"]
     app.select_slider(key="bp_lr").set_value(30.0).run()
     assert _outcome(app) == ("downhill" if _step_lowers_the_loss(30.0) else "overshot")
     app.number_input(key="bp_seed").set_value(7).run()

@@ -119,3 +119,24 @@ def lr_range_chart(rates: np.ndarray, losses: np.ndarray, suggested: tuple[float
                                                   tooltip=[alt.Tooltip("low:Q", format=".2e", title="from"),
                                                            alt.Tooltip("high:Q", format=".2e", title="to")])
     return alt.layer(mark, line).properties(height=height, title="Learning-rate range test")
+
+
+def weight_step_chart(rows: list[dict], height: int = 260) -> alt.LayerChart:
+    """Each weight before (grey) and after (blue) one gradient step, joined by the step -lr*g itself.
+
+    Args:
+        rows: one per weight, with "weight" (name), "value" (before) and "after step".
+    """
+    data = pd.DataFrame(rows)[["weight", "value", "after step"]].rename(columns={"value": "before"})
+    order = list(data.weight)
+    x = alt.X("weight:N", sort=order, title=None, axis=alt.Axis(labelAngle=0 if len(order) <= 12 else -45))
+    step = alt.Chart(data).mark_rule(color="#9aa0a6", strokeWidth=2).encode(
+        x=x, y=alt.Y("before:Q", title="weight value"), y2="after step:Q")
+    long = data.melt("weight", var_name="when", value_name="value")
+    dots = alt.Chart(long).mark_point(filled=True, size=70).encode(
+        x=x, y="value:Q",
+        color=alt.Color("when:N", title=None, scale=alt.Scale(domain=["before", "after step"],
+                                                              range=["#9aa0a6", "#2f86d6"]),
+                        legend=alt.Legend(orient="top")),
+        tooltip=["weight", "when", alt.Tooltip("value:Q", format=".5f")])
+    return alt.layer(step, dots).properties(height=height, title="Every weight before and after the step")

@@ -23,7 +23,7 @@ from models.backprop import (
 from models.config import ExperimentConfig
 from models.engine import TrainResult
 from models.registry import ACTIVATIONS
-from ui.backprop_charts import distribution_chart, lr_range_chart, series_chart
+from ui.backprop_charts import distribution_chart, lr_range_chart, series_chart, weight_step_chart
 from ui.charts import gradient_norm_chart
 from ui.session import memo, model_picker
 from ui.widgets import warn_if_not_learned
@@ -66,6 +66,7 @@ def view_hand_step() -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3,
                  column_config={k: st.column_config.NumberColumn(format="%.8f") for k in
                                 ("value", "chain rule", "autodiff", "finite difference", "after step")})
+    st.altair_chart(weight_step_chart(rows), width="stretch")
     worst = max(float(np.max(np.abs(step.chain[k] - step.autodiff[k]))) for k in step.chain)
     st.caption(f"Chain rule: dL/dW2 = dL/dŷ · dŷ/dz2 · a1; dL/dW1 = (W2ᵀ · dL/dz2) · da1/dz1 · x. Largest difference "
                f"between chain rule and TensorFlow autodiff: {worst:.1e}.")
