@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.builders import build_model, weight_layers
+from models.builders import build_model
 from models.config import ExperimentConfig
 from models.datasets import Dataset, load_dataset
 from models.engine import (
@@ -34,6 +34,7 @@ from models.engine import (
     per_sample_loss,
 )
 from models.epoch_runner import EpochRunner, _penalty, accuracy
+from models.network_weights import set_weight
 from models.registry import make_optimizer
 
 
@@ -144,12 +145,7 @@ class LiveRun:
         Raises:
             ValueError: no dense layer of that name, an index outside the kernel or bias, or a non-finite value.
         """
-        variable = self._weight_variable(layer_name, index)
-        if not np.isfinite(value):
-            raise ValueError(f"A weight must be a finite number; got {value}.")
-        values = variable.numpy()
-        values[tuple(index)] = value
-        variable.assign(values)
+        set_weight(self.model, layer_name, index, value)
         self.result.last_weights, self.result.last_state = flat_weights(self.model), flat_state(self.model)
         return self.evaluate()
 
@@ -183,21 +179,6 @@ class LiveRun:
     def close(self) -> None:
         """Free the compiled epoch loop; the run cannot be stepped after this (its result stays readable)."""
         self._release()
-
-    def _weight_variable(self, layer_name: str, index: tuple[int, ...]):
-        dense = {layer.name: layer for layer in weight_layers(self.model) if isinstance(layer, keras.layers.Dense)}
-        if layer_name not in dense:
-            raise ValueError(f"No dense layer named {layer_name!r}; the dense layers are {', '.join(dense)}.")
-        layer = dense[layer_name]
-        kinds = {2: ("kernel", layer.kernel), 1: ("bias", layer.bias)}
-        if len(index) not in kinds or kinds[len(index)][1] is None:
-            raise ValueError(f"Index {tuple(index)} of {layer_name} must be (input, unit) for the kernel "
-                             f"or (unit,) for the bias.")
-        kind, variable = kinds[len(index)]
-        shape = tuple(variable.shape)
-        if not all(0 <= i < n for i, n in zip(index, shape, strict=True)):
-            raise ValueError(f"Index {tuple(index)} is outside {layer_name}'s {kind} of shape {shape}.")
-        return variable
 
     def _thin_snapshots(self) -> None:
         """Keep every other snapshot (epoch 0 always) once they hold more than MAX_SNAPSHOT_FLOATS floats."""
