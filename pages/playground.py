@@ -46,10 +46,10 @@ boundary_slot, curve_slot = boundary_col.empty(), curve_col.empty()
 
 
 def draw(result: TrainResult) -> None:
-    """The live redraw during training: the network, the boundary and the loss curve."""
-    diagram_slot.altair_chart(diagram_chart(result), width="content")  # tiles and links are placed in px
+    """The live redraw during training: the boundary, then (once an epoch is done) the network and the curve."""
     boundary_slot.altair_chart(boundary_chart(result, show_test, discrete), width="content")
-    if len(result.history):
+    if len(result.history):  # at epoch 0 the new data and random boundary come first, fast
+        diagram_slot.altair_chart(diagram_chart(result), width="content")  # tiles and links are placed in px
         curve_slot.altair_chart(loss_chart(result.history, config.epochs), width="stretch")
 
 
