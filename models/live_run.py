@@ -10,6 +10,8 @@ edited by hand (`set_weight`), as by clicking a link in TensorFlow Playground.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -36,6 +38,19 @@ from models.engine import (
 from models.epoch_runner import EpochRunner, _penalty, accuracy
 from models.network_weights import set_weight
 from models.registry import make_optimizer
+
+
+def _serialised(method):
+    """Run `method` holding the run's lock. On a widget change Streamlit starts a new script thread at once
+    (runner.fastReruns) while the interrupted one finishes its current epoch; both reach the same run, so
+    its steps, edits and reads take turns."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class LiveRun:
@@ -76,8 +91,10 @@ class LiveRun:
         self._rng = np.random.default_rng(config.seed + 1)  # the batch order of `engine.train`
         self._every = 1  # keep a snapshot every this many epochs
         self._seconds = 0.0  # time spent inside `step` so far; history.seconds counts only this
+        self._lock = threading.RLock()  # see _serialised
 
     @property
+    @_serialised
     def epoch(self) -> int:
         """Epochs trained so far; the model holds the weights after this epoch (0 = initial)."""
         return len(self.result.history)
@@ -86,6 +103,7 @@ class LiveRun:
     def model(self) -> keras.Model:
         return self.result.model
 
+    @_serialised
     def step(
         self,
         epochs: int = 1,
@@ -131,6 +149,7 @@ class LiveRun:
             self._seconds += time.perf_counter() - start
         return result
 
+    @_serialised
     def set_weight(self, layer_name: str, index: tuple[int, ...], value: float) -> dict[str, float]:
         """Set one entry of a dense layer's kernel (index (input, unit)) or bias (index (unit,)), then evaluate.
 
@@ -149,6 +168,7 @@ class LiveRun:
         self.result.last_weights, self.result.last_state = flat_weights(self.model), flat_state(self.model)
         return self.evaluate()
 
+    @_serialised
     def evaluate(self) -> dict[str, float]:
         """The current weights' data loss and accuracy on the training and test sets (see `set_weight`)."""
         x, y, x_test, y_test = self._tensors
@@ -160,6 +180,7 @@ class LiveRun:
         out["penalty"] = float(_penalty(self.model))
         return out
 
+    @_serialised
     def detached_result(self, status: str = "completed") -> TrainResult:
         """A copy of the run so far that later steps and weight edits leave alone: its own model (a clone
         with the current weights and state) and its own history and snapshot lists, marked `status`.
@@ -176,6 +197,11 @@ class LiveRun:
                                    snapshots=list(r.snapshots), state_snapshots=list(r.state_snapshots),
                                    status=status)
 
+    @_serialised
+    def wait(self) -> None:
+        """Return once no other thread is stepping or editing this run (an interrupted script's last epoch)."""
+
+    @_serialised
     def close(self) -> None:
         """Free the compiled epoch loop; the run cannot be stepped after this (its result stays readable)."""
         self._release()

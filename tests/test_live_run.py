@@ -233,3 +233,30 @@ def test_a_detached_result_stays_as_it_was_when_the_run_goes_on(open_runs):
     run.set_weight("dense_1", (0, 0), 5.0)
     assert kept.status == "completed" and len(kept.history) == 5 and kept.model is not run.model
     assert_same_training(kept, train(PLAYGROUND.replace(epochs=5)))
+
+
+def test_a_rerun_waits_for_the_epoch_an_interrupted_thread_is_finishing(open_runs):
+    """Streamlit starts the next script thread while the interrupted one ends its epoch (runner.fastReruns):
+    the new thread must see the run after that epoch, never in the middle of it."""
+    import threading
+    import time
+
+    run = open_runs(PLAYGROUND.replace(epochs=50))
+    first_epoch_done = threading.Event()
+
+    def on_epoch(result):
+        if len(result.history) == 1:
+            first_epoch_done.set()
+            time.sleep(0.3)  # the old thread is still busy when the new one looks
+        elif len(result.history) == 2:
+            raise RuntimeError("interrupted")  # what Streamlit raises at the old thread's next call
+
+    def old_script():
+        with pytest.raises(RuntimeError):
+            run.step(50, on_epoch=on_epoch)
+
+    thread = threading.Thread(target=old_script)
+    thread.start()
+    first_epoch_done.wait()
+    assert run.epoch == 2  # waited for the old thread's step to end, not 1 in the middle of it
+    thread.join()

@@ -51,6 +51,7 @@ def live_state(config: ExperimentConfig, dataset: Dataset) -> LiveState:
             old.run.close()
     store.move_to_end(key)
     st.session_state[_CURRENT] = key
+    store[key].run.wait()  # a script interrupted by this rerun may still be finishing an epoch of this run
     return store[key]
 
 
