@@ -20,12 +20,14 @@ KEY = "pg_diagram"
 NOTE = "pg_weight_note"  # what the last hand edit did, shown until the next one
 
 
-def diagram_chart(result: TrainResult, selected=None, selected_link=None):
-    """The network of `result` as it is now: input features, hidden units and outputs, links by weight."""
+def diagram_chart(result: TrainResult, selected=None, selected_link=None, maps=None):
+    """The network of `result` as it is now: input features, hidden units and outputs, links by weight.
+    `maps` are its node maps on DIAGRAM_GRID when the caller already has them."""
     c, model = result.config, result.model
     output_names = result.dataset.class_names or None
+    maps = node_maps(model, DIAGRAM_GRID) if maps is None else maps
     return network_diagram_chart(c.input_features, c.hidden_layers, network_links(model),
-                                 node_maps(model, DIAGRAM_GRID), selected=selected, width=DIAGRAM_WIDTH,
+                                 maps, selected=selected, width=DIAGRAM_WIDTH,
                                  selected_link=selected_link, output_names=output_names)
 
 
@@ -34,13 +36,14 @@ def diagram_ui(state: LiveState) -> None:
     result = state.run.result
     node, link = diagram_selection(st.session_state.get(KEY))
     row = st.container(horizontal=True, gap="medium")
-    row.altair_chart(diagram_chart(result, node, link), on_select="rerun", selection_mode=["node", "link"],
+    maps = node_maps(result.model, DIAGRAM_GRID)  # one predict for the diagram and the clicked neuron's panel
+    row.altair_chart(diagram_chart(result, node, link, maps), on_select="rerun", selection_mode=["node", "link"],
                      key=KEY, width="content")
     with row.container(width=300):
         if link is not None:
             weight_editor(state, link)
         elif node is not None:
-            node_panel(result, node)
+            node_panel(result, node, maps)
         else:
             st.caption("Each tile is what a neuron outputs over the plane; a link's colour is its weight's sign "
                        "(blue positive, orange negative) and its width the weight's size. Click a neuron to see its "
@@ -49,10 +52,9 @@ def diagram_ui(state: LiveState) -> None:
             st.info(st.session_state[NOTE])
 
 
-def node_panel(result: TrainResult, node: dict) -> None:
-    """The clicked neuron's map, large."""
+def node_panel(result: TrainResult, node: dict, maps: list[np.ndarray]) -> None:
+    """The clicked neuron's map (from `maps`, the diagram's node maps), large."""
     column, unit = int(node["layer"]), int(node["index"])
-    maps = node_maps(result.model, DIAGRAM_GRID)
     if column >= len(maps) or unit >= len(maps[column]):
         return
     last = column == len(maps) - 1
