@@ -8,6 +8,7 @@ import streamlit as st  # noqa: E402
 
 from ui.routing import PageStopped, mark_routed, resume_wanted_page  # noqa: E402
 from ui.session import run_labels, runs  # noqa: E402
+from ui.stored_runs import set_current_page  # noqa: E402
 
 st.set_page_config(page_title="Inside neural networks", page_icon=":material/neurology:", layout="wide")
 
@@ -16,6 +17,7 @@ PAGES = {
         st.Page("pages/playground.py", title="Playground", icon=":material/scatter_plot:", default=True),
     ],
     "Compare": [
+        st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
         st.Page("pages/activation_lab.py", title="Activation Lab", icon=":material/compare:"),
         st.Page("pages/loss_landscape.py", title="Loss Landscape", icon=":material/landscape:"),
     ],
@@ -44,6 +46,7 @@ def shared_sidebar() -> None:
 page = st.navigation(PAGES)
 mark_routed()
 resume_wanted_page()
+set_current_page(page.title)  # runs trained now are stored as trained on this page
 try:
     page.run()
 except PageStopped:  # the page ended early (and said why); the sidebar below still belongs on it

@@ -65,6 +65,7 @@ class TrainResult:
     diverged_epoch: int | None = None  # first epoch whose loss or weights were not finite
     last_weights: np.ndarray | None = None  # flattened weights after the last finite epoch
     last_state: np.ndarray | None = None  # non-trainable state after the last finite epoch
+    run_id: str | None = None  # its id in the local run store once written there (models/run_store.py)
 
     @property
     def initial_weights(self) -> np.ndarray:
@@ -290,10 +291,10 @@ def train_many(
             if all(r.status != "running" for r in results):
                 break
             if should_stop is not None and should_stop() and epoch < first_config.epochs:
-                return _finish(results, "cancelled")
+                return settle_results(results, "cancelled")
     finally:
         runner.close()
-    return _finish(results, "completed")
+    return settle_results(results, "completed")
 
 
 def _new_result(config: ExperimentConfig, dataset: Dataset, model: keras.Model) -> TrainResult:
@@ -321,7 +322,8 @@ def _record(result: TrainResult, s: EpochStats, epoch: int, every: int, seconds:
         result.state_snapshots.append(s.state)
 
 
-def _finish(results: list[TrainResult], status: str) -> list[TrainResult]:
+def settle_results(results: list[TrainResult], status: str) -> list[TrainResult]:
+    """Mark runs still running with `status`; give diverged runs back their last finite weights."""
     for result in results:
         if result.status == "running":
             result.status = status

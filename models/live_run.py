@@ -26,7 +26,6 @@ from models.datasets import Dataset, load_dataset
 from models.engine import (
     MAX_SNAPSHOT_FLOATS,
     TrainResult,
-    _finish,
     _new_result,
     _record,
     epoch_batches,
@@ -34,6 +33,7 @@ from models.engine import (
     flat_weights,
     learning_rate_for,
     per_sample_loss,
+    settle_results,
 )
 from models.epoch_runner import EpochRunner, _penalty, accuracy
 from models.network_weights import set_weight
@@ -138,7 +138,7 @@ class LiveRun:
                 (stats,) = self._runner.run_epoch(x, y, batches, mask, x_test, y_test)
                 _record(result, stats, epoch, self._every, self._seconds + time.perf_counter() - start)
                 if result.status == "diverged":
-                    _finish([result], "running")  # puts the last finite weights back into the model
+                    settle_results([result], "running")  # puts the last finite weights back into the model
                 else:
                     self._thin_snapshots()
                 if on_epoch is not None:

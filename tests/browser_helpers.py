@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -73,12 +74,17 @@ def running_app(timeout: float = 120):
 
 
 @contextlib.contextmanager
-def running_server(timeout: float = 120):
-    """Like `running_app`, but yields a `Server` (URL and process) for memory and CPU checks."""
+def running_server(timeout: float = 120, runs_dir: Path | None = None):
+    """Like `running_app`, but yields a `Server` (URL and process) for memory and CPU checks.
+
+    The server keeps its runs in `runs_dir`, or in a new empty folder (never the user's run store).
+    """
     port = _free_port()
+    scratch = None if runs_dir is not None else tempfile.TemporaryDirectory(prefix="runs-")
+    env = {**os.environ, "NN_DASHBOARD_RUNS": str(runs_dir if runs_dir is not None else scratch.name)}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -91,8 +97,11 @@ def running_server(timeout: float = 120):
             time.sleep(0.3)
         yield Server(url, proc.pid)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def wait_for_script(page, timeout_ms: int = 180_000) -> None:

@@ -47,6 +47,16 @@ def _navigation_not_pages_directory(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
+@pytest.fixture(autouse=True)
+def _own_run_store(tmp_path, monkeypatch):
+    """Each test gets an empty run store of its own, never the user's (README: NN_DASHBOARD_RUNS)."""
+    from models import run_store
+
+    monkeypatch.setenv("NN_DASHBOARD_RUNS", str(tmp_path / "runs"))
+    yield
+    run_store.close_all()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium through Playwright, one per test module (browser and load tests)."""

@@ -20,7 +20,8 @@ from models.config import ExperimentConfig
 from models.datasets import Dataset
 from models.engine import TrainResult
 from models.live_run import LiveRun
-from ui.session import remember, runs
+from ui import stored_runs
+from ui.session import config_label, remember, runs
 
 LIVE_EVERY_S = 1.0  # seconds between live redraws while training: a redraw costs ~0.15 s, 25 epochs
 MAX_LIVE_RUNS = 4  # settings whose runs stay resumable in a session; the oldest is closed first
@@ -35,6 +36,8 @@ class LiveState:
     run: LiveRun  # the model being trained, epoch by epoch
     playing: bool = True  # train on towards the target epoch on this rerun
     steps_pending: int = 0  # single epochs asked for with Step, not trained yet
+    store_id: str | None = None  # its row in the run store, begun when its first epoch starts
+    twin_id: str | None = None  # a stored completed run of the same setting: this one is not stored again
 
 
 def _store() -> OrderedDict[str, LiveState]:
@@ -47,12 +50,33 @@ def live_state(config: ExperimentConfig, dataset: Dataset) -> LiveState:
     if key not in store:
         store[key] = LiveState(LiveRun(config, dataset))
         while len(store) > MAX_LIVE_RUNS:
-            _, old = store.popitem(last=False)
+            old_key, old = store.popitem(last=False)
+            _store_unfinished(old_key, old)
             old.run.close()
     store.move_to_end(key)
     st.session_state[_CURRENT] = key
     store[key].run.wait()  # a script interrupted by this rerun may still be finishing an epoch of this run
     return store[key]
+
+
+def _begin_stored(state: LiveState) -> None:
+    """List a new run in the store as running ("interrupted" if the server dies before it ends), unless
+    the store already has a completed run of the same setting (a reload retrains it: one copy is enough)."""
+    config = state.run.result.config
+    if state.store_id is not None or state.twin_id is not None or config.key() in runs():
+        return
+    twin = stored_runs.reusable(config)
+    if twin is not None:
+        state.twin_id = twin.run_id
+    else:
+        state.store_id = stored_runs.begin(config, config_label(config))
+
+
+def _store_unfinished(key: str, state: LiveState) -> None:
+    """A run leaving the session before it reached its epochs is stored as cancelled where it stopped."""
+    if state.store_id is not None and key not in runs():
+        stored_runs.finish(state.store_id, state.run.detached_result("cancelled"),
+                           config_label(state.run.result.config), status="cancelled")
 
 
 def current_state() -> LiveState | None:
@@ -82,7 +106,8 @@ def _reset() -> None:
     if key in store:
         old = store.pop(key)
         old.run.close()
-        store[key] = LiveState(LiveRun(old.run.result.config, old.run.result.dataset), playing=False)
+        store[key] = LiveState(LiveRun(old.run.result.config, old.run.result.dataset), playing=False,
+                               store_id=old.store_id if key not in runs() else None)
 
 
 def controls_ui(slot, state: LiveState, target: int, training: bool = False) -> None:
@@ -129,6 +154,7 @@ def advance(state: LiveState, target: int, on_update: Callable[[TrainResult], No
         bar = st.progress(0.0, text="Training: compiling...")
         first, last_drawn = run.epoch, [0.0]
         if run.epoch == 0:  # a new network: show its data and random start at once, as TensorFlow Playground does
+            _begin_stored(state)
             on_update(run.result)
             last_drawn[0] = time.perf_counter()
 
@@ -147,4 +173,6 @@ def advance(state: LiveState, target: int, on_update: Callable[[TrainResult], No
     finished = run.epoch == target or run.result.status == "diverged"
     if finished and run.result.config.key() not in runs():
         # Other pages list it; later steps and weight edits here leave their copy alone.
-        remember(run.detached_result("diverged" if run.result.status == "diverged" else "completed"))
+        finished_run = run.detached_result("diverged" if run.result.status == "diverged" else "completed")
+        finished_run.run_id = state.twin_id  # None unless the store has this setting's run already
+        remember(finished_run, store_id=state.store_id)

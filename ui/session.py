@@ -1,8 +1,10 @@
 """This session's trained models, and training with a live progress display.
 
 Trained models live in `st.session_state` (they are the user's own and not picklable), keyed by
-the config's stable key, so returning to a config already trained is instant. Datasets are plain
-arrays and go through `st.cache_data`.
+the config's stable key, so returning to a config already trained is instant. Every run is also
+written to the local run store (ui/stored_runs.py) when it completes, is cancelled or diverges, so
+it outlives the session; a config already in the store is opened from disk instead of trained
+again. Datasets are plain arrays and go through `st.cache_data`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import streamlit as st
 
 from models.config import ExperimentConfig
 from models.datasets import Dataset, load_dataset
-from models.engine import TrainResult, train_many
+from models.engine import TrainResult, settle_results, train_many
 from models.keras_datasets import DatasetUnavailable
+from models.run_store import RunUnavailable, StoredRun
+from models.run_table import architecture_text
+from ui import stored_runs
 
 MAX_RUNS = 32  # trained models kept per session; the oldest is dropped first
 _RUNS = "trained_runs"
@@ -26,7 +31,11 @@ def runs() -> OrderedDict[str, TrainResult]:
     return st.session_state.setdefault(_RUNS, OrderedDict())
 
 
-def remember(result: TrainResult) -> None:
+def remember(result: TrainResult, store_id: str | None = None, persist: bool = True) -> None:
+    """Keep `result` in this session and, unless `persist` is False or it is stored already, in the run
+    store (under `store_id` when its training was begun there)."""
+    if persist and result.run_id is None:
+        stored_runs.finish(store_id, result, run_label(result))
     store = runs()
     store[result.config.key()] = result
     store.move_to_end(result.config.key())
@@ -80,7 +89,7 @@ def train_together(
     Returns:
         One result per config (also stored), or None when the data could not be loaded.
     """
-    missing = [c for c in configs if c.key() not in runs()]
+    missing = [c for c in configs if c.key() not in runs() and not _reopen_stored(c)]
     if missing:
         dataset = dataset_or_error(missing[0])
         if dataset is None:
@@ -89,18 +98,56 @@ def train_together(
         bar = st.progress(0.0, text=f"{label}: compiling...")
         every = max(1, epochs // updates)
 
+        latest: list[TrainResult] = []
+
         def report(partials: list[TrainResult]) -> None:
             # Every Streamlit call here is also where a widget change interrupts the run.
+            latest[:] = partials
             fraction, text = _progress_text(label, partials, epochs)
             bar.progress(fraction, text=text)
             epoch = max(len(p.history) for p in partials)
             if on_update is not None and epoch and (epoch % every == 0 or epoch == epochs):
                 on_update(partials)
 
-        for result in train_many(missing, dataset, on_epoch=report):
-            remember(result)
+        ids = {c.key(): stored_runs.begin(c, config_label(c)) for c in missing}
+        try:
+            for result in train_many(missing, dataset, on_epoch=report):
+                remember(result, store_id=ids[result.config.key()])
+        except BaseException:  # a widget change (Streamlit's rerun) or an error: keep what was trained
+            _store_cancelled(latest, ids)
+            raise
         bar.empty()
     return [runs()[c.key()] for c in configs]
+
+
+def _reopen_stored(config: ExperimentConfig) -> bool:
+    """Open a completed stored run of `config` into the session instead of training it again."""
+    row = stored_runs.reusable(config)
+    if row is None:
+        return False
+    try:
+        remember(stored_runs.load(row.run_id), persist=False)
+    except RunUnavailable:
+        return False  # damaged files: train it again
+    return True
+
+
+def _store_cancelled(partials: list[TrainResult], ids: dict[str, str | None]) -> None:
+    """Write runs stopped mid-training as cancelled at their last whole epoch (or drop them before one).
+
+    Runs whose first report never came are dropped too. Never raises: the interruption that brought us
+    here must go on.
+    """
+    reported = {p.config.key() for p in partials}
+    try:
+        for partial in partials:
+            settle_results([partial], "cancelled")
+            stored_runs.finish(ids.get(partial.config.key()), partial, run_label(partial))
+        for key, run_id in ids.items():
+            if key not in reported:
+                stored_runs.discard(run_id)
+    except Exception as err:  # the store is a convenience here; losing a cancelled run is not an error
+        st.session_state["_store_error"] = f"A cancelled run could not be stored: {err}"
 
 
 def train_live(
@@ -135,24 +182,17 @@ def memo(key: tuple, compute: Callable[[], object]):
     return store[key]
 
 
-def _layers_text(c: ExperimentConfig) -> str:
-    """The network in a few characters: "2x8 tanh", "cnn 8-16 bn + 32 relu", "linear"."""
-    dense = c.hidden_layers
-    if len(set(dense)) == 1:
-        dense_text = f"{len(dense)}x{dense[0]}" if len(dense) > 1 else str(dense[0])
-    else:
-        dense_text = "-".join(map(str, dense))
-    if c.architecture == "cnn":
-        convs = "cnn " + "-".join(map(str, c.conv_filters)) + (" bn" if c.batch_norm else "")
-        return f"{convs}{' + ' + dense_text if dense else ''} {c.activation}"
-    return f"{dense_text} {c.activation}" if dense else "no hidden layer"
+def config_label(c: ExperimentConfig) -> str:
+    """The run's name before it has results: "circle · 2x8 tanh · adam 0.03"."""
+    return f"{c.dataset} · {architecture_text(c)} · {c.optimizer} {c.learning_rate:g}"
 
 
 def run_label(result: TrainResult) -> str:
     """A short readable name: "circle · 2x8 tanh · adam 0.03 · 100% test"."""
-    c = result.config
     accuracy = f"{result.history.test_acc[-1]:.0%} test" if len(result.history) else result.status
-    return f"{c.dataset} · {_layers_text(c)} · {c.optimizer} {c.learning_rate:g} · {accuracy}"
+    if len(result.history) and result.config.task == "regression":
+        accuracy = f"test MSE {result.history.test_loss[-1]:.3g}"
+    return f"{config_label(result.config)} · {accuracy}"
 
 
 # Fields named, in this order, when two runs would otherwise share a label.
@@ -189,15 +229,16 @@ def select_run(key: str, result: TrainResult) -> None:
 
 
 def model_picker(key: str, default: ExperimentConfig, default_note: str, label: str = "Model") -> TrainResult | None:
-    """A picker of this session's trained models, newest first, returning the chosen run.
+    """A picker of this session's trained models, newest first, then the stored ones; returns the chosen run.
 
-    With no trained model yet (a first visit) it trains `default` first, with a progress bar, so the
-    page shows something real at once; `default_note` says what that model is. Returns None only when
-    the default's data cannot be loaded (the reason is already shown).
+    With no model at all (a first visit with an empty store) it trains `default` first, with a progress
+    bar, so the page shows something real at once; `default_note` says what that model is. A stored run is
+    read from disk only when chosen. Returns None only when nothing can be shown (the reason is shown).
     """
     results = trained_runs()
-    if not results:
-        st.info(f"No model trained in this session yet, so this page trains its own default first: {default_note}. "
+    stored = _stored_choices(results)
+    if not results and not stored:
+        st.info(f"No model trained yet, so this page trains its own default first: {default_note}. "
                 "Models you train on any page appear in the picker below, newest first.")
         if train_live(default, label="Training the default model") is None:
             return None
@@ -206,6 +247,34 @@ def model_picker(key: str, default: ExperimentConfig, default_note: str, label: 
             st.error("The default model diverged in its first epoch; train a model in the sidebar or another page.")
             return None
     labels = run_labels(results)
+    labels.update({k: f"{row.name} · stored" for k, row in stored.items()})
     if st.session_state.get(key) not in labels:
         st.session_state.pop(key, None)  # the run it named was forgotten: fall back to the newest
-    return runs()[st.selectbox(label, list(labels), format_func=labels.get, key=key)]
+    chosen = st.selectbox(label, list(labels), format_func=labels.get, key=key,
+                          help="This session's models first, newest first, then runs stored on this computer "
+                               "(the Runs page lists and compares them).")
+    if chosen in runs():
+        return runs()[chosen]
+    return open_stored(stored[chosen])
+
+
+def _stored_choices(session_results: list[TrainResult]) -> dict[str, StoredRun]:
+    """Stored runs that can be opened and are not in the session, by config key (newest of each config)."""
+    in_session = {r.config.key() for r in session_results}
+    choices: dict[str, StoredRun] = {}
+    for row in stored_runs.stored_runs():
+        if row.openable and row.config_key not in in_session and row.config_key not in choices:
+            choices[row.config_key] = row
+    return choices
+
+
+def open_stored(row: StoredRun) -> TrainResult | None:
+    """Read a stored run into this session (with a spinner), or say why it cannot be and return None."""
+    try:
+        with st.spinner(f"Opening {row.name}..."):
+            result = stored_runs.load(row.run_id)
+    except RunUnavailable as err:
+        st.warning(f"This stored run cannot be opened: {err} Pick another, or delete it on the Runs page.")
+        return None
+    remember(result, persist=False)
+    return result
