@@ -38,7 +38,8 @@ def shared_sidebar() -> None:
             labels = run_labels(list(store.values()))
             for result in reversed(store.values()):
                 st.caption(f"{labels[result.config.key()]} · {result.status}")
-            if store and st.button("Forget all trained models"):
+            if store and st.button("Forget all trained models", help="From this session only; the Runs page keeps "
+                                                                      "every run stored on this computer."):
                 store.clear()
                 st.rerun()
 

@@ -3,16 +3,8 @@
 import streamlit as st
 
 from ui.routing import require_router, stop_page
-from ui.runs_views import (
-    MAX_COMPARED,
-    compare_ui,
-    delete_ui,
-    differences_ui,
-    filtered_table,
-    run_actions_ui,
-    table_ui,
-    train_first_runs,
-)
+from ui.runs_actions import EMPTIED, delete_ui, run_actions_ui
+from ui.runs_views import MAX_COMPARED, compare_ui, differences_ui, filtered_table, table_ui, train_first_runs
 from ui.stored_runs import ENV_VAR, active_store, store_location
 
 require_router("pages/runs.py")
@@ -24,12 +16,15 @@ if store is None:
             "in this browser session and are not listed here. The README says how to turn it on.")
     stop_page()
 st.caption(f"Every run trained on any page, kept in {store_location()}. Select runs in the table to compare them "
-           "(2-8); the newest four are compared until you choose.")
+           "(2-8); the first four rows are compared until you choose.")
 for warning in store.warnings:
     st.warning(warning)
 
 rows = store.list_runs()
 if not rows:
+    if st.session_state.get(EMPTIED) and not st.button("Train three example runs", key="runs_examples"):
+        st.info("No runs are stored. Train a model on any page and it is listed here.")
+        stop_page()
     train_first_runs()
     rows = store.list_runs()
 table = filtered_table(rows)

@@ -77,7 +77,7 @@ def test_loss_landscape_every_view(browser):
         page = browser.new_page(viewport={"width": 1500, "height": 1800})
         page.goto(url + "/loss_landscape")  # a fresh session: the page trains its own default model
         wait_for_script(page)
-        page.wait_for_selector("text=No model trained in this session yet")
+        page.wait_for_selector("text=No model trained yet")
         wait_for_count(page, CHARTS, 1)
         page.get_by_role("button", name="Train").click()  # the sidebar's Digits CNN becomes the selection
         page.wait_for_selector("text=Trained and selected: digits", timeout=180_000)

@@ -20,6 +20,7 @@ ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 # Each page and the views its "View" radio offers (None: the page has one view).
 PAGES = {
     "playground": None,
+    "runs": None,
     "activation_lab": None,
     "loss_landscape": ("1D interpolation", "2D surface", "Training path", "Optimisers compared", "Sharpness",
                        "Optimiser race"),

@@ -208,7 +208,7 @@ def test_forward_pass_in_a_fresh_session_trains_a_digits_cnn_and_draws_its_conv_
     """Issue 12 item 1: the Forward pass opened empty ("No trained model") until another page had trained one."""
     at = _fresh("pages/forward_pass.py")
     assert_clean(at)
-    assert any(i.value.startswith("No model trained in this session yet") for i in at.info)
+    assert any(i.value.startswith("No model trained yet") for i in at.info)
     result = _only_run(at)
     assert result.config.dataset == "digits" and result.config.architecture == "cnn"
     assert result.history.test_acc[-1] >= 0.85
@@ -231,7 +231,7 @@ def test_backprop_views_in_a_fresh_session_train_a_deep_default(view):
     at = _fresh("pages/backprop.py")
     at.radio(key="bp_view").set_value(view).run()
     assert_clean(at)
-    assert any(i.value.startswith("No model trained in this session yet") for i in at.info)
+    assert any(i.value.startswith("No model trained yet") for i in at.info)
     result = _only_run(at)
     assert result.config.hidden_layers == (8, 8, 8, 8) and result.history.test_acc[-1] >= 0.9
     titles = [s.get("title") for s in chart_specs(at)]

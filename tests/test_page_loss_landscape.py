@@ -66,12 +66,13 @@ def test_a_model_trained_in_the_sidebar_becomes_the_selection_and_a_toast_names_
     assert any(run_label(shown) in t.value for t in at.toast), [t.value for t in at.toast]
 
 
-def test_a_first_visit_trains_the_default_and_every_model_view_draws_a_chart():
+def test_a_first_visit_trains_the_default_and_every_model_view_draws_a_chart(tmp_path, monkeypatch):
     at = open_dashboard({"epochs": "3", "n_samples": "100"})
     _runs(at).clear()  # a session that has trained nothing yet
+    monkeypatch.setenv("NN_DASHBOARD_RUNS", str(tmp_path / "empty"))  # and a store with nothing in it
     at.switch_page(PAGE).run()
     assert_clean(at)
-    assert any("No model trained in this session yet" in i.value for i in at.info)
+    assert any("No model trained yet" in i.value for i in at.info)
     assert _shown(at).config == ExperimentConfig()
     at.select_slider(key="ll_samples").set_value(128).run()
     for view, widgets in {"1D interpolation": {"ll_alpha_n": 11}, "2D surface": {"ll_res": 11},

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from models.config import ExperimentConfig
+from models.config import ConfigError, ExperimentConfig
 from models.datasets import Dataset, load_dataset
 from models.engine import TrainResult, settle_results, train_many
 from models.keras_datasets import DatasetUnavailable
@@ -259,13 +259,23 @@ def model_picker(key: str, default: ExperimentConfig, default_note: str, label: 
 
 
 def _stored_choices(session_results: list[TrainResult]) -> dict[str, StoredRun]:
-    """Stored runs that can be opened and are not in the session, by config key (newest of each config)."""
+    """Stored runs that can be opened and are not in the session, by config key (newest of each config); runs
+    whose settings this version cannot read (stored by another version) are left out."""
     in_session = {r.config.key() for r in session_results}
     choices: dict[str, StoredRun] = {}
     for row in stored_runs.stored_runs():
-        if row.openable and row.config_key not in in_session and row.config_key not in choices:
+        new = row.config_key not in in_session and row.config_key not in choices
+        if new and row.openable and can_read_settings(row):
             choices[row.config_key] = row
     return choices
+
+
+def can_read_settings(row: StoredRun) -> bool:
+    """Whether this version can read a stored run's config (one stored by a newer version may have new fields)."""
+    try:
+        return row.config is not None
+    except (ConfigError, TypeError, ValueError):  # as the Runs table reads it (models/run_table.py)
+        return False
 
 
 def open_stored(row: StoredRun) -> TrainResult | None:

@@ -10,6 +10,7 @@ Every call here is a no-op (or returns nothing) while the store is off or could 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import platformdirs
@@ -70,12 +71,28 @@ def current_page() -> str:
     return st.session_state.get(_PAGE, "Dashboard")
 
 
+def _write_failed(err: Exception) -> None:
+    """A failed write (disk full, folder gone, index locked for too long) costs the stored copy, never the
+    page: the run stays in the session. Said once per session."""
+    if not st.session_state.get("_store_write_failed"):
+        st.session_state["_store_write_failed"] = True
+        st.warning(f"A run could not be written to the run store ({type(err).__name__}: {err}); it stays in this "
+                   "session only.")
+
+
+_WRITE_ERRORS = (OSError, sqlite3.Error, StoreReadOnly, RunUnavailable)
+
+
 def begin(config: ExperimentConfig, name: str) -> str | None:
     """Record that `config` starts training on the current page; the run's id, or None with no store."""
     store = active_store()
     if store is None or store.read_only:
         return None
-    return store.begin(config, current_page(), name)
+    try:
+        return store.begin(config, current_page(), name)
+    except _WRITE_ERRORS as err:
+        _write_failed(err)
+        return None
 
 
 def finish(run_id: str | None, result: TrainResult, name: str, status: str | None = None) -> None:
@@ -87,20 +104,27 @@ def finish(run_id: str | None, result: TrainResult, name: str, status: str | Non
     store = active_store()
     if store is None or store.read_only:
         return
-    if not len(result.history):
-        if run_id is not None:
-            store.discard(run_id)
+    try:
+        if not len(result.history):
+            if run_id is not None:
+                store.discard(run_id)
+            return
+        if run_id is None:
+            run_id = store.begin(result.config, current_page(), name)
+        store.finish(run_id, result, status, name)
+    except _WRITE_ERRORS as err:
+        _write_failed(err)
         return
-    if run_id is None:
-        run_id = store.begin(result.config, current_page(), name)
-    store.finish(run_id, result, status, name)
     result.run_id = run_id
 
 
 def discard(run_id: str | None) -> None:
     store = active_store()
     if store is not None and run_id is not None and not store.read_only:
-        store.discard(run_id)
+        try:
+            store.discard(run_id)
+        except _WRITE_ERRORS as err:
+            _write_failed(err)
 
 
 def stored_runs() -> list[StoredRun]:
