@@ -27,7 +27,25 @@ SUITES = {
 }
 
 
+def device_line() -> str:
+    """Where the figures come from: a GPU run and a CPU run are not comparable."""
+    import platform
+
+    import tensorflow as tf
+
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"device: {', '.join(gpus) if gpus else 'CPU only'} · {cpu} · {os.cpu_count()} logical cores"
+
+
 def main(names: list[str]) -> int:
+    print(device_line(), flush=True)
     rows = []
     for name in names or list(SUITES):
         print(f"running {name} ...", file=sys.stderr, flush=True)

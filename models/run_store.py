@@ -41,6 +41,7 @@ import models.plane_features  # noqa: F401  (registers the PlaneFeatures layer, 
 from models.config import ConfigError, ExperimentConfig
 from models.datasets import Dataset, load_dataset
 from models.engine import History, TrainResult
+from models.forward import check_archive
 from models.keras_datasets import DatasetUnavailable
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of index.sqlite; a new version adds an entry to _MIGRATIONS
@@ -466,12 +467,21 @@ class RunStore:
                     tmp.unlink(missing_ok=True)
 
     def delete(self, run_ids: list[str]) -> None:
-        """Remove runs: the rows first (so they are never listed without files), then the folders."""
+        """Remove runs: in one transaction the rows go and the folders move out of runs/ (into tmp/, as
+        this process's, so a crash leaves them to the next recovery); then the folders are removed. A
+        process opening the store meanwhile never finds a rowless run folder to adopt back."""
         self._check_writable()
+        trash = []
         with self._connect() as conn:
             conn.executemany("DELETE FROM runs WHERE run_id = ?", [(r,) for r in run_ids])
-        for run_id in run_ids:
-            shutil.rmtree(self.root / "runs" / run_id, ignore_errors=True)
+            for run_id in run_ids:
+                folder = self.root / "runs" / run_id
+                if folder.exists():
+                    target = self.root / "tmp" / f"{run_id}deleted{uuid.uuid4().hex[:6]}-{_OWNER}"
+                    os.replace(folder, target)
+                    trash.append(target)
+        for folder in trash:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -532,6 +542,8 @@ class RunStore:
         history = self.history(run_id)
         try:
             config = row.config
+            with zipfile.ZipFile(folder / "model.keras") as archive:
+                check_archive(archive)  # the same size and member checks as an upload: the folder may be copied in
             model = keras.saving.load_model(folder / "model.keras", safe_mode=True, compile=False)
         except ConfigError as err:
             raise RunUnavailable(f"Run {row.name!r} has a config this version cannot read: {err}") from err
