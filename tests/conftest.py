@@ -2,9 +2,12 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Never the user's run store, not even for module-scoped fixtures that start before `_own_run_store`.
+os.environ["NN_DASHBOARD_RUNS"] = tempfile.mkdtemp(prefix="nn-dashboard-test-runs-")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
