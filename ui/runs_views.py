@@ -1,5 +1,5 @@
-"""The Runs page's parts: the table with filters, the comparison of the chosen runs, and what can be
-done with a run (rename, tag, open in another page, export, delete)."""
+"""The Runs page's parts: the table with filters and sorting, and the comparison of the chosen runs
+(what can be done with a run is in ui/runs_actions.py)."""
 
 from __future__ import annotations
 
