@@ -20,6 +20,7 @@ PAGES = {
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
         st.Page("pages/activation_lab.py", title="Activation Lab", icon=":material/compare:"),
         st.Page("pages/loss_landscape.py", title="Loss Landscape", icon=":material/landscape:"),
+        st.Page("pages/architectures.py", title="Architectures", icon=":material/account_tree:"),
     ],
     "Look inside": [
         st.Page("pages/feature_hierarchy.py", title="Feature Hierarchy", icon=":material/layers:"),

@@ -1,6 +1,7 @@
 """Run every benchmark and print one table of ratios against same-run baselines.
 
-Usage: python -m benchmarks [name ...]   (names: engine, activation_lab, landscape, features, playground)
+Usage: python -m benchmarks [name ...]   (names: engine, activation_lab, landscape, features, playground, cold_start,
+       architectures)
 Exit status 1 when a ratio misses its target.
 """
 
@@ -11,6 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import (  # noqa: E402
     bench_activation_lab,
+    bench_architectures,
+    bench_cold_start,
     bench_engine,
     bench_features,
     bench_landscape,
@@ -24,6 +27,8 @@ SUITES = {
     "landscape": bench_landscape.run,
     "features": bench_features.run,
     "playground": bench_playground.run,
+    "cold_start": bench_cold_start.run,
+    "architectures": bench_architectures.run,
 }
 
 

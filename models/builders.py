@@ -1,11 +1,15 @@
-"""Keras models built from an ExperimentConfig: MLPs and small CNNs with predictable layer names.
+"""Keras models built from an ExperimentConfig: MLPs, small CNNs and small residual CNNs with predictable
+layer names.
 
 A model of 2D points starts with a `PlaneFeatures` layer ("features") that expands each point into
 the config's input features (just x1, x2 by default). Each hidden layer is a linear layer ("dense_1",
 "conv_1") followed by its own Activation layer ("act_1", "conv_act_1"), so later pages can show the
 pre-activation and the activation separately; dense layer i uses `config.hidden_activations()[i - 1]`.
 With `batch_norm`, a BatchNormalization layer ("conv_bn_1") sits between a conv and its activation.
-The output is a softmax over the classes, or for regression (`n_classes == 0`) one linear unit.
+A "resnet" is the same conv stack with identity skip connections: a stem conv ("conv_1"), then blocks of
+two convs whose output is added to the block's input ("skip_1" after "conv_act_3"), so with zero conv
+weights a block is the identity. The output is a softmax over the classes, or for regression
+(`n_classes == 0`) one linear unit.
 
 Every random draw of a model comes from seeds of its own (one per layer, derived from `config.seed`),
 never from Keras' process-wide generator: in the dashboard's server several sessions build and train
@@ -42,10 +46,11 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
         x = PlaneFeatures(config.input_features, name="features")(x)
     elif config.input_features != DEFAULT_FEATURES:
         raise ValueError(f"Input features need 2D points (input shape (2,)); got input shape {input_shape}.")
-    if config.architecture == "cnn":
+    if config.architecture in ("cnn", "resnet"):
         if len(input_shape) != 3:
             raise ValueError(f"A CNN needs image inputs (H, W, C); got input shape {input_shape}.")
-        x = _conv_blocks(x, config, regularizer)
+        x = _residual_blocks(x, config, regularizer) if config.architecture == "resnet" else \
+            _conv_blocks(x, config, regularizer)
     elif len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     for i, (units, activation) in enumerate(zip(config.hidden_layers, config.hidden_activations(), strict=True),
@@ -62,26 +67,52 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, ...], n_classe
 
 
 def _conv_blocks(x, config: ExperimentConfig, regularizer):
+    smallest = _smallest_side(x)
+    for i in range(1, len(config.conv_filters) + 1):
+        x = _conv_unit(x, config, regularizer, i)
+        x = _pool_if_large(x, smallest, i)
+    # Global average pooling keeps each late filter's evidence spatial until the end (Grad-CAM).
+    return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+
+
+def _residual_blocks(x, config: ExperimentConfig, regularizer):
+    """The stem conv, then blocks x + F(x) with F = two conv units; pooled after the stem and each block by
+    the same rule as the plain CNN, so every skip joins maps of one size and one width."""
+    smallest = _smallest_side(x)
+    x = _pool_if_large(_conv_unit(x, config, regularizer, 1), smallest, 1)
+    for block, i in enumerate(range(2, len(config.conv_filters) + 1, 2), start=1):
+        branch = _conv_unit(_conv_unit(x, config, regularizer, i), config, regularizer, i + 1)
+        x = keras.layers.Add(name=f"skip_{block}")([x, branch])
+        x = _pool_if_large(x, smallest, i + 1)
+    return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+
+
+def _smallest_side(x) -> int:
     # Pool until the maps are a quarter of the input's side (8x8 on 32x32 shapes, 2x2 on 8x8 digits),
     # then keep that resolution: the last conv layers still have a grid of positions for Grad-CAM to
     # localise an object on (Grad-CAM mass on the shape: 1.85-1.97x its area share with a 4x4 grid,
     # 1.90-2.08x with 8x8), and their units already see most of the image.
-    smallest = max(2, min(x.shape[1], x.shape[2]) // 4)
-    for i, filters in enumerate(config.conv_filters, start=1):
-        x = keras.layers.Conv2D(
-            filters, config.kernel_size, padding="same", kernel_regularizer=regularizer,
-            kernel_initializer=_initializer(config, "conv", i),
-            use_bias=not config.batch_norm, name=f"conv_{i}",  # a bias before batch norm is cancelled by it
-        )(x)
-        if config.batch_norm:
-            # momentum 0.9, not Keras' 0.99: runs here are a few hundred steps, and the moving
-            # statistics used at test time must have caught up with the weights by the end.
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"conv_bn_{i}")(x)
-        x = keras.layers.Activation(config.activation, name=f"conv_act_{i}")(x)
-        if min(x.shape[1], x.shape[2]) // 2 >= smallest:
-            x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
-    # Global average pooling keeps each late filter's evidence spatial until the end (Grad-CAM).
-    return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return max(2, min(x.shape[1], x.shape[2]) // 4)
+
+
+def _conv_unit(x, config: ExperimentConfig, regularizer, i: int):
+    """conv_i, its batch norm (optional) and its activation."""
+    x = keras.layers.Conv2D(
+        config.conv_filters[i - 1], config.kernel_size, padding="same", kernel_regularizer=regularizer,
+        kernel_initializer=_initializer(config, "conv", i),
+        use_bias=not config.batch_norm, name=f"conv_{i}",  # a bias before batch norm is cancelled by it
+    )(x)
+    if config.batch_norm:
+        # momentum 0.9, not Keras' 0.99: runs here are a few hundred steps, and the moving
+        # statistics used at test time must have caught up with the weights by the end.
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"conv_bn_{i}")(x)
+    return keras.layers.Activation(config.activation, name=f"conv_act_{i}")(x)
+
+
+def _pool_if_large(x, smallest: int, i: int):
+    if min(x.shape[1], x.shape[2]) // 2 >= smallest:
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    return x
 
 
 def layer_seed(seed: int, kind: str, index: int = 0) -> int:

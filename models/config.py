@@ -28,13 +28,14 @@ DEFAULT_FEATURES = ("x1", "x2")
 # URL parameter names that differ from the field names (kept short, as the Playground's own links do).
 _QUERY_NAMES = {"input_features": "features"}
 _TUPLE_FIELDS = ("hidden_layers", "conv_filters", "input_features", "layer_activations")
-ARCHITECTURES = ("mlp", "cnn")
+ARCHITECTURES = ("mlp", "cnn", "resnet")
+CONV_ARCHITECTURES = ("cnn", "resnet")  # the architectures built from conv_filters; both need images
 LOSSES = ("cross_entropy", "mse")
 LR_SCHEDULES = ("constant", "warmup_cosine")
 
 MAX_HIDDEN_LAYERS = 10
 MAX_UNITS = 128
-MAX_CONV_BLOCKS = 6
+MAX_CONV_BLOCKS = 12  # deep enough for the plain-vs-residual landscapes of Li et al. (Architectures page)
 MAX_FILTERS = 64
 
 
@@ -51,11 +52,11 @@ class ExperimentConfig:
     noise: float = 0.1  # label/position noise of generated data, 0 = clean
     train_fraction: float = 0.5  # share of samples used for training, the rest is the test set
     seed: int = 0  # seeds data, initial weights, shuffling and dropout
-    architecture: str = "mlp"  # "mlp" or "cnn"; cnn needs an image dataset
+    architecture: str = "mlp"  # "mlp", "cnn" or "resnet" (a CNN with identity skips); the last two need images
     hidden_layers: tuple[int, ...] = (8, 8)  # units of each dense hidden layer (after the convs for cnn)
-    conv_filters: tuple[int, ...] = (8, 16)  # filters of each conv block (cnn only)
-    kernel_size: int = 3  # conv kernel side (cnn only)
-    batch_norm: bool = False  # batch normalisation between each conv and its activation (cnn only)
+    conv_filters: tuple[int, ...] = (8, 16)  # filters of each conv layer (cnn, resnet: a stem and pairs, all equal)
+    kernel_size: int = 3  # conv kernel side (cnn, resnet)
+    batch_norm: bool = False  # batch normalisation between each conv and its activation (cnn, resnet)
     activation: str = "tanh"  # hidden-layer activation, a key of registry.ACTIVATIONS
     optimizer: str = "adam"  # a key of registry.OPTIMIZERS
     optimizer_options: tuple[tuple[str, float], ...] = ()  # extra optimiser parameters, e.g. (("momentum", 0.9),)
@@ -278,8 +279,10 @@ def validate(c: ExperimentConfig) -> None:
                 f"allowed: {', '.join(ranges) or 'none'}."
             )
         _check_range(f"optimizer_options: {name}", value, *ranges[name])
-    if c.architecture == "cnn" and not c.is_image:
-        raise ConfigError(f"architecture 'cnn' needs an image dataset; {c.dataset!r} is 2D points.")
+    if c.architecture in CONV_ARCHITECTURES and not c.is_image:
+        raise ConfigError(f"architecture {c.architecture!r} needs an image dataset; {c.dataset!r} is 2D points.")
+    if c.architecture == "resnet":
+        _check_residual(c.conv_filters)
     _check_features(c)
     _check_layer_activations(c)
     _check_choice("csv_task", c.csv_task, TASKS)
@@ -288,6 +291,17 @@ def validate(c: ExperimentConfig) -> None:
     if c.task == "regression" and c.loss != "mse":
         raise ConfigError(f"loss must be 'mse' for a regression dataset ({c.dataset!r} predicts a number, not a "
                           f"class); got {c.loss!r}.")
+
+
+def _check_residual(filters: tuple[int, ...]) -> None:
+    # A stem conv and then blocks of two convs, each block added to its input: an identity skip needs the
+    # block's input and output to have the same number of channels, hence one width throughout.
+    if len(filters) < 3 or len(filters) % 2 == 0:
+        raise ConfigError(f"conv_filters: a resnet has a stem conv and blocks of two convs, so 3, 5, 7, 9 or 11 "
+                          f"conv layers; got {len(filters)}.")
+    if len(set(filters)) != 1:
+        raise ConfigError(f"conv_filters: a resnet's identity skips need the same number of filters in every conv "
+                          f"layer; got {','.join(map(str, filters))}.")
 
 
 def _check_features(c: ExperimentConfig) -> None:

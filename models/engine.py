@@ -20,6 +20,7 @@ from models.config import ExperimentConfig
 from models.datasets import Dataset, load_dataset
 from models.epoch_runner import EpochRunner, EpochStats
 from models.registry import make_optimizer
+from models.stacked import StackedRunner, can_stack
 
 # XLA compiles an epoch in about a second more than plain graph mode but then runs small dense
 # networks about 2.5x faster per step; above this many steps it pays off. (For convolutions on the
@@ -40,7 +41,9 @@ class History:
     test_acc: list[float] = field(default_factory=list)  # accuracy on the test set, 0..1; NaN for regression
     grad_norms: list[list[float]] = field(default_factory=list)  # mean per-step gradient L2 norm per weight layer
     seconds: list[float] = field(default_factory=list)  # wall time since training started
-    step_seconds: list[float] = field(default_factory=list)  # time in this model's own training steps
+    # Time in this model's own training steps per epoch. Models trained as one stacked model
+    # (models/stacked.py) share every step: each is credited an equal share, the shared epoch's time / M.
+    step_seconds: list[float] = field(default_factory=list)
     # L1/L2 penalty of the weights, 0 without regularisation; data loss + penalty is what the optimiser
     # minimises and what Keras' `evaluate` reports as the loss.
     penalty: list[float] = field(default_factory=list)
@@ -85,7 +88,8 @@ class TrainResult:
 
     @property
     def seconds_per_epoch(self) -> float:
-        """Mean time of this model's own training steps per epoch (0 before the first epoch)."""
+        """Mean time of this model's own training steps per epoch (0 before the first epoch); for models trained
+        as one stacked model, its equal share of the shared epoch."""
         steps = self.history.step_seconds
         return float(np.mean(steps)) if steps else 0.0
 
@@ -253,6 +257,10 @@ def train_many(
     shapes allow (`initial_weights`, else the first model's seeded initialisation). A model that
     diverges is marked so at that epoch and keeps its last finite weights; the others go on.
 
+    MLPs that differ only in their activations (the Activation Lab's case; `stacked.can_stack`) train as
+    one stacked model, several times faster and with the results of separate `train` runs; other sets
+    step model by model through `EpochRunner`.
+
     Raises:
         ValueError: the configs do not share data, seed, batch size and epochs.
     """
@@ -265,15 +273,24 @@ def train_many(
         if sum(int(np.prod(v.shape)) for v in model.trainable_variables) == start_weights.size:
             set_flat_weights(model, start_weights)
     steps_per_epoch = -(-len(dataset.y_train) // first_config.batch_size)
+    stacked = can_stack(configs)
     if jit_compile is None:
         steps = first_config.epochs * steps_per_epoch
-        jit_compile = len(configs) == 1 and first_config.architecture == "mlp" and steps >= XLA_MIN_STEPS
-    runner = EpochRunner(
-        models,
-        [make_optimizer(c.optimizer, learning_rate_for(c, steps_per_epoch), c.optimizer_options) for c in configs],
-        [per_sample_loss(c.loss, dataset.n_classes) for c in configs],
-        jit_compile=jit_compile,
-    )
+        # A stacked run compiles exactly when its separate runs would (and then matches them bit for bit).
+        jit_compile = ((len(configs) == 1 or stacked) and first_config.architecture == "mlp"
+                       and steps >= XLA_MIN_STEPS)
+    if stacked:
+        runner = StackedRunner(
+            models, make_optimizer(first_config.optimizer, learning_rate_for(first_config, steps_per_epoch),
+                                   first_config.optimizer_options),
+            per_sample_loss(first_config.loss, dataset.n_classes), jit_compile=jit_compile)
+    else:
+        runner = EpochRunner(
+            models,
+            [make_optimizer(c.optimizer, learning_rate_for(c, steps_per_epoch), c.optimizer_options) for c in configs],
+            [per_sample_loss(c.loss, dataset.n_classes) for c in configs],
+            jit_compile=jit_compile,
+        )
     results = [_new_result(c, dataset, m) for c, m in zip(configs, models, strict=True)]
     every = max(1, int(np.ceil(results[0].snapshots[0].size * (first_config.epochs + 1) / MAX_SNAPSHOT_FLOATS)))
     tensors = [tf.constant(a) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)]

@@ -38,7 +38,7 @@ class EpochStats:
     test_loss: float  # mean data loss on the test set
     test_acc: float  # accuracy on the test set, 0..1; NaN for regression
     penalty: float  # L1/L2 penalty of the weights after the epoch (0 without regularisation)
-    step_seconds: float  # time spent in this model's training steps during the epoch
+    step_seconds: float  # time spent in this model's training steps during the epoch (stacked: its share)
     weights: np.ndarray  # (P,) flattened trainable weights after the epoch
     state: np.ndarray  # (S,) flattened non-trainable state (batch-norm moving statistics), (0,) if none
 

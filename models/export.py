@@ -83,8 +83,8 @@ def standalone_script(config: ExperimentConfig, dataset: Dataset) -> str:
     a script for images first prints the model's parameter count, `params=1234`.
 
     Raises:
-        ValueError: the inputs are neither 2D points nor images, or the images are too many to embed (more
-            than MAX_EMBEDDED_BYTES once compressed).
+        ValueError: the inputs are neither 2D points nor images, the images are too many to embed (more
+            than MAX_EMBEDDED_BYTES once compressed), or the network is a residual CNN (not a layer stack).
     """
     if dataset.is_image:
         return _image_script(config, dataset)
@@ -105,6 +105,10 @@ def standalone_script(config: ExperimentConfig, dataset: Dataset) -> str:
 
 def _image_script(config: ExperimentConfig, dataset: Dataset) -> str:
     """The script for an image run: pixels stored losslessly, the dashboard's network layer for layer."""
+    if config.architecture == "resnet":
+        raise ValueError("A standalone script writes the network as a keras.Sequential stack of layers, which cannot "
+                         "hold a residual CNN's skip connections (each block's input is added to its output). "
+                         "Download the trained model as a .keras file instead.")
     storage, x_train, x_test = _pixel_storage(dataset)
     data = _npz_bytes(x_train=x_train, y_train=dataset.y_train, x_test=x_test, y_test=dataset.y_test)
     if len(data) > MAX_EMBEDDED_BYTES:

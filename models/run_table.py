@@ -28,12 +28,15 @@ SORT_COLUMNS = {
 
 
 def architecture_text(c: ExperimentConfig) -> str:
-    """The network in a few characters: "2x8 tanh", "cnn 8-16 bn + 32 relu", "linear"."""
+    """The network in a few characters: "2x8 tanh", "cnn 8-16 bn + 32 relu", "resnet 5x16 bn relu", "linear"."""
     dense = c.hidden_layers
     if len(set(dense)) == 1:
         dense_text = f"{len(dense)}x{dense[0]}" if len(dense) > 1 else str(dense[0])
     else:
         dense_text = "-".join(map(str, dense))
+    if c.architecture == "resnet":  # one width throughout: "resnet 5x16 bn relu"
+        convs = f"resnet {len(c.conv_filters)}x{c.conv_filters[0]}" + (" bn" if c.batch_norm else "")
+        return f"{convs}{' + ' + dense_text if dense else ''} {c.activation}"
     if c.architecture == "cnn":
         convs = "cnn " + "-".join(map(str, c.conv_filters)) + (" bn" if c.batch_norm else "")
         return f"{convs}{' + ' + dense_text if dense else ''} {c.activation}"

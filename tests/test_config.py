@@ -22,7 +22,7 @@ def test_defaults_are_valid_and_playground_sized():
         ("optimizer", "adamx", "optimizer must be one of"),
         ("hidden_layers", (8,) * 11, "number of hidden layers must be between 0 and 10"),
         ("hidden_layers", (8, 0), "units in hidden layer 2 must be between 1 and 128"),
-        ("conv_filters", (), "number of conv blocks must be between 1 and 6"),
+        ("conv_filters", (), "number of conv blocks must be between 1 and 12"),
         ("dropout", 0.95, "dropout must be between 0.0 and 0.9"),
         ("noise", -0.1, "noise must be between"),
         ("train_fraction", 1.0, "train_fraction must be between 0.1 and 0.9"),

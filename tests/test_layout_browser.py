@@ -21,6 +21,7 @@ ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 PAGES = {
     "playground": None,
     "runs": None,
+    "architectures": None,
     "activation_lab": None,
     "loss_landscape": ("1D interpolation", "2D surface", "Training path", "Optimisers compared", "Sharpness",
                        "Optimiser race"),
