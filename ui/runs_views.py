@@ -117,19 +117,15 @@ def compare_ui(store: RunStore, rows: list[StoredRun]) -> None:
 
 def _compare_caption(rows: list[StoredRun], metric: str) -> str:
     """The measured ranking of the runs on screen, in words."""
-    if metric == "accuracy":
-        scored = [(r.test_acc, r) for r in rows if r.test_acc is not None]
-        if not scored:
-            return ""
-        best = max(scored, key=lambda p: p[0])
-        return (f"Best test accuracy: {best[1].name} with {best[0]:.1%}"
-                + (f"; lowest: {min(p[0] for p in scored):.1%}." if len(scored) > 1 else "."))
-    scored = [(r.test_loss, r) for r in rows if r.test_loss is not None]
+    accuracy = metric == "accuracy"
+    best_word, worst_word = ("Best test accuracy", "lowest") if accuracy else ("Lowest final test loss", "highest")
+    value, higher_is_better, fmt = ("test_acc", True, ".1%") if accuracy else ("test_loss", False, ".4g")
+    scored = sorted(((getattr(r, value), r) for r in rows if getattr(r, value) is not None), key=lambda p: p[0])
     if not scored:
         return ""
-    best = min(scored, key=lambda p: p[0])
-    return (f"Lowest final test loss: {best[1].name} with {best[0]:.4g}"
-            + (f"; highest: {max(p[0] for p in scored):.4g}." if len(scored) > 1 else "."))
+    (worst, _), (best, best_row) = (scored[0], scored[-1]) if higher_is_better else (scored[-1], scored[0])
+    tail = f"; {worst_word}: {worst:{fmt}}." if len(scored) > 1 else "."
+    return f"{best_word}: {best_row.name} with {best:{fmt}}{tail}"
 
 
 def differences_ui(rows: list[StoredRun]) -> None:
