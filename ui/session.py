@@ -231,21 +231,23 @@ def select_run(key: str, result: TrainResult) -> None:
 def model_picker(key: str, default: ExperimentConfig, default_note: str, label: str = "Model") -> TrainResult | None:
     """A picker of this session's trained models, newest first, then the stored ones; returns the chosen run.
 
-    With no model at all (a first visit with an empty store) it trains `default` first, with a progress
-    bar, so the page shows something real at once; `default_note` says what that model is. A stored run is
-    read from disk only when chosen. Returns None only when nothing can be shown (the reason is shown).
+    A new session starts on the page's own `default` (a first visit must show what the page is about, not
+    the newest stored run of another page): opened from the store when it was trained before, else trained
+    now with a progress bar; `default_note` says what that model is. A stored run is read from disk only
+    when chosen. Returns None only when nothing can be shown (the reason is shown).
     """
     results = trained_runs()
-    stored = _stored_choices(results)
-    if not results and not stored:
-        st.info(f"No model trained yet, so this page trains its own default first: {default_note}. "
-                "Models you train on any page appear in the picker below, newest first.")
+    if not results:  # a new session: the page's own default first (reopened from the store when it is there)
+        if stored_runs.reusable(default) is None:
+            st.info(f"No model trained yet, so this page trains its own default first: {default_note}. "
+                    "Models you train on any page appear in the picker below, newest first.")
         if train_live(default, label="Training the default model") is None:
             return None
         results = trained_runs()
         if not results:  # the default diverged in its first epoch: nothing to show
             st.error("The default model diverged in its first epoch; train a model in the sidebar or another page.")
             return None
+    stored = _stored_choices(results)
     labels = run_labels(results)
     labels.update({k: f"{row.name} · stored" for k, row in stored.items()})
     if st.session_state.get(key) not in labels:
