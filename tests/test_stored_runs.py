@@ -161,7 +161,8 @@ def test_a_page_run_is_stored_and_a_later_session_opens_it_instead_of_training()
     assert not any("No model trained yet" in i.value for i in second.info)
     assert [r.run_id for r in _store().list_runs()] == [row.run_id]  # nothing new was trained or written
     picker = second.selectbox(key="ll_model")
-    assert picker.value == row.config_key and picker.options == [f"{row.name} · stored"]
+    # The page's own default, reopened from the store into this session (so no "· stored" mark any more).
+    assert picker.value == row.config_key and picker.options == [row.name]
     (opened,) = _session_runs(second)
     assert opened.run_id == row.run_id
     assert opened.history.test_loss == trained.history.test_loss
@@ -277,15 +278,16 @@ def test_another_page_lists_a_run_stored_earlier_and_opens_the_same_model():
     at.session_state["bp_view"] = "Gradient flow during training"  # the view with the model picker
     at.switch_page("pages/backprop.py").run()
     assert_clean(at)
-    picker = at.selectbox(key="bp_model")
-    assert picker.value == original.config.key()
-    assert picker.options == [f"{run_label(original)} · stored"]
-    (opened,) = _session_runs(at)
-    assert opened.run_id == run_id and opened is not original
+    picker = at.selectbox(key="bp_model")  # a new session starts on the page's own default, trained now
+    assert picker.options[-1] == f"{run_label(original)} · stored"
+    picker.set_value(original.config.key()).run()
+    assert_clean(at)
+    (opened,) = [r for r in _session_runs(at) if r.run_id == run_id]
+    assert opened is not original
     x = original.dataset.x_test
     np.testing.assert_allclose(opened.model.predict(x, verbose=0), original.model.predict(x, verbose=0),
                                rtol=1e-6, atol=1e-7)
-    assert len(_store().list_runs()) == 1  # opening wrote nothing
+    assert len(_store().list_runs()) == 2  # the page's default was stored; opening the old run wrote nothing
 
 
 def test_the_picker_leaves_out_stored_runs_whose_settings_this_version_cannot_read():
