@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits, make_moons
 
 from models.config import ConfigError, ExperimentConfig
 from models.keras_datasets import DatasetUnavailable, load_keras_dataset
@@ -81,6 +80,8 @@ def load_dataset(config: ExperimentConfig) -> Dataset:
     if config.dataset == "csv":
         return _uploaded(config, rng)
     if config.dataset == "digits":
+        from sklearn.datasets import load_digits  # here: the 2D problems need no scikit-learn loaders
+
         bunch = load_digits()
         x = (bunch.images / 16.0).astype("float32")[..., None]  # (N, 8, 8, 1)
         x, y = _subsample(x, bunch.target.astype("int32"), config.n_samples, rng)
@@ -153,6 +154,8 @@ def _spiral(n, noise, rng):
 
 
 def _moons(n, noise, rng):
+    from sklearn.datasets import make_moons  # here: the other 2D problems need no scikit-learn loaders
+
     x, y = make_moons(n, noise=noise * 0.5, random_state=int(rng.integers(2**31 - 1)))
     x = (x - np.array([0.5, 0.25])) / 1.6  # centre the pair of moons and fit them in about [-1, 1]
     return x, y

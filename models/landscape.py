@@ -3,8 +3,9 @@ of training trajectories and the sharpest Hessian direction (Li et al. 2018, "Vi
 Landscape of Neural Nets").
 
 Every landscape point is a weight vector origin + a * d1 + b * d2. `SurfaceEvaluator` evaluates a
-whole chunk of points in one compiled call: the weights are built inside the graph and the model is
-run with `stateless_call`, so no point pays for `set_weights` + `evaluate`.
+whole chunk of points in one compiled call: the weights are built inside the graph, and the model runs
+once for the whole chunk (`models.surface_kernels`: each layer batched over the points), or, for models
+that path does not cover, once per point with `stateless_call`; no point pays for `set_weights` + `evaluate`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from sklearn.decomposition import PCA
 
 from models.engine import per_sample_loss, split_flat, weight_shapes
 from models.epoch_runner import accuracy
+from models.surface_kernels import (
+    BatchedForward,
+    UnsupportedModel,
+    cross_entropy_and_accuracy,
+    flatten_points,
+    softmax_logits,
+)
+
+MEMORY_BUDGET_BYTES = 512 * 2**20  # what one chunk of the batched surface evaluation may use
+SMALLEST_CHUNK = 32  # points: fewer are padded up to this many (or to what the budget holds)
 
 
 def filter_norms(w: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -50,14 +61,51 @@ def random_direction(model: keras.Model, weights: np.ndarray, rng: np.random.Gen
 
 
 class SurfaceEvaluator:
-    """Loss and accuracy of `model`'s architecture at many weight vectors, on fixed data."""
+    """Loss and accuracy of `model`'s architecture at many weight vectors, on fixed data.
 
-    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str, n_classes: int):
+    Where `models.surface_kernels` covers the model's layers (every model the dashboard builds: MLPs, CNNs
+    with batch norm, pooling and dropout, CNNs with identity skips, the Playground's `PlaneFeatures` input;
+    see its docstring for the list), a chunk of points is one batched forward pass; other models (nested
+    models, other layer types) run point by point with `stateless_call`. `fast` says which;
+    `fallback_reason` why not, if not. `loss_and_accuracy` (one point, differentiable: the Hessian's) always
+    runs the model itself.
+
+    Args:
+        memory_budget: bytes a chunk of the batched pass may use; the chunk size (points per call)
+            follows from it and the model's largest activation.
+        batched: False forces the point-by-point path (the reference the batched one is tested against).
+    """
+
+    def __init__(self, model: keras.Model, x: np.ndarray, y: np.ndarray, loss: str, n_classes: int,
+                 memory_budget: int = MEMORY_BUDGET_BYTES, batched: bool = True):
         self.model, self.shapes = model, weight_shapes(model)
         self.x, self.y = tf.constant(x), tf.constant(y)
         self.loss_fn = per_sample_loss(loss, n_classes)
+        self.loss_name, self.n_classes = loss, n_classes
         self._non_trainable = [v.value for v in model.non_trainable_variables]
         self._evaluate = tf.function(self._chunk, reduce_retracing=True)
+        self.memory_budget = memory_budget
+        self.batched, self.fallback_reason = None, "switched off" if not batched else None
+        if batched:
+            try:
+                self.batched = BatchedForward(model, x)
+            except UnsupportedModel as why:
+                self.fallback_reason = str(why)
+        # (autograph off: the plan's Python loops are unrolled when tracing, and converting them is slow)
+        self._evaluate_batched = tf.function(self._batched_chunk, autograph=False)
+        self._prepare = tf.function(lambda origin, directions: self.batched.prepare(origin, directions),
+                                    autograph=False)
+
+    @property
+    def fast(self) -> bool:
+        """Whether chunks go through the batched forward pass."""
+        return self.batched is not None
+
+    def points_per_chunk(self, limit: int | None = None) -> int:
+        """Points per compiled call: as many as the memory budget holds (batched) or 128 (point by point),
+        at most `limit`."""
+        most = max(1, self.memory_budget // self.batched.bytes_per_point()) if self.fast else 128
+        return max(1, min(most, limit or most))
 
     def loss_and_accuracy(self, flat: tf.Tensor) -> tf.Tensor:
         """[mean loss, accuracy] of the model with flat weights `flat` (a tensor)."""
@@ -70,17 +118,50 @@ class SurfaceEvaluator:
         points = origin[None, :] + tf.matmul(coords, directions)  # (K, P)
         return tf.map_fn(self.loss_and_accuracy, points, fn_output_signature=tf.float32, parallel_iterations=4)
 
-    def evaluate(self, origin: np.ndarray, directions: np.ndarray, coords: np.ndarray, chunk: int = 128) -> np.ndarray:
+    def _batched_chunk(self, prepared, origin, directions, coords):
+        outputs = self.batched.outputs(prepared, origin, directions, coords)  # (K, N, outputs)
+        logits = softmax_logits(outputs)
+        if logits is not None and self.loss_name == "cross_entropy" and self.n_classes and not self.y.dtype.is_floating:
+            return cross_entropy_and_accuracy(logits, self.y)
+        count, n = outputs.shape[0], outputs.shape[1]
+        outputs, labels = flatten_points(outputs), tf.tile(self.y, [count])  # point-major (K * N, ...)
+        losses = tf.reduce_mean(tf.reshape(self.loss_fn(labels, outputs), (count, n)), axis=1)
+        if self.y.dtype.is_floating:
+            hits = tf.fill((count,), float("nan"))
+        else:
+            correct = tf.equal(tf.argmax(outputs, axis=-1, output_type=tf.int32), labels)
+            hits = tf.reduce_mean(tf.reshape(tf.cast(correct, tf.float32), (count, n)), axis=1)
+        return tf.stack([losses, hits], axis=1)
+
+    def evaluate(self, origin: np.ndarray, directions: np.ndarray, coords: np.ndarray,
+                 chunk: int | None = None) -> np.ndarray:
         """Loss and accuracy at origin + coords @ directions; returns (K, 2)."""
         return np.concatenate(list(self.iter_chunks(origin, directions, coords, chunk)))
 
-    def iter_chunks(self, origin, directions, coords, chunk: int = 128) -> Iterator[np.ndarray]:
-        """Like `evaluate`, one (<= chunk, 2) block at a time so callers can report progress or stop."""
+    def iter_chunks(self, origin, directions, coords, chunk: int | None = None) -> Iterator[np.ndarray]:
+        """Like `evaluate`, one block of at most `points_per_chunk(chunk)` rows at a time so callers can
+        report progress or stop."""
         origin = tf.constant(origin, tf.float32)
         directions = tf.constant(np.atleast_2d(directions), tf.float32)
         coords = np.asarray(coords, dtype="float32").reshape(len(coords), -1)
-        for start in range(0, len(coords), chunk):
-            yield self._evaluate(origin, directions, tf.constant(coords[start : start + chunk])).numpy()
+        size = self.points_per_chunk(chunk)
+        if not len(coords):
+            return
+        if not self.fast:
+            for start in range(0, len(coords), size):
+                yield self._evaluate(origin, directions, tf.constant(coords[start : start + size])).numpy()
+            return
+        chunks = -(-len(coords) // size)
+        # Equal chunks, the last one padded (with the origin) to the same size, and never fewer than
+        # SMALLEST_CHUNK points where the budget allows: each chunk size is compiled once, and one point or
+        # a few share that compiled size.
+        size = min(size, max(-(-len(coords) // chunks), SMALLEST_CHUNK))
+        prepared = self._prepare(origin, directions)
+        for start in range(0, len(coords), size):
+            block = coords[start : start + size]
+            padded = np.zeros((size, coords.shape[1]), "float32")
+            padded[: len(block)] = block
+            yield self._evaluate_batched(prepared, origin, directions, tf.constant(padded)).numpy()[: len(block)]
 
 
 @dataclass(frozen=True)

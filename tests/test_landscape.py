@@ -252,3 +252,221 @@ def test_shared_plane_is_the_pca_of_every_run_around_the_first_runs_end(mlp_runs
     starts = [project(plane, p)[0] for p in paths]
     assert np.allclose(starts, starts[0], atol=1e-5)  # the runs share their initial weights
     assert np.allclose(project(plane, paths[0])[-1], 0, atol=1e-6)
+
+
+# -- the batched surface (models/surface_kernels.py) against the point-by-point path and Keras itself ------
+
+def _sequential_cnn():
+    """An 'uploaded' Sequential CNN with layers the dashboard's builder does not use (Flatten after the convs,
+    average pooling, a conv's own activation, a dense layer's batch norm), trained briefly on digits."""
+    from models.datasets import load_dataset
+
+    data = load_dataset(ExperimentConfig(dataset="digits", n_samples=300))
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=data.input_shape),
+        tf.keras.layers.Conv2D(5, 3, padding="same", activation="tanh"),
+        tf.keras.layers.AveragePooling2D(2),
+        tf.keras.layers.Conv2D(6, 2, padding="valid", use_bias=False),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.ReLU(),
+        tf.keras.layers.Flatten(),
+        tf.keras.layers.Dense(12),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.Activation("elu"),
+        tf.keras.layers.Dropout(0.3),
+        tf.keras.layers.Dense(data.n_classes, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
+    return model, data
+
+
+SURFACE_MODELS = {
+    "cnn with batch norm": ExperimentConfig(dataset="digits", n_samples=300, architecture="cnn", conv_filters=(4, 6),
+                                            hidden_layers=(12,), batch_norm=True, activation="relu", epochs=2,
+                                            batch_size=32, learning_rate=0.01),
+    "digits mlp": ExperimentConfig(dataset="digits", n_samples=300, architecture="mlp", hidden_layers=(32, 16),
+                                   activation="relu", dropout=0.2, epochs=2, batch_size=32, learning_rate=0.01),
+    "playground with input features": ExperimentConfig(n_samples=200, epochs=10, hidden_layers=(6, 4),
+                                                       input_features=("x1", "x2", "x1^2", "x1*x2", "sin(x2)")),
+    "playground mse loss": ExperimentConfig(n_samples=200, epochs=10, loss="mse", activation="relu"),
+    "sequential cnn": None,
+    "residual cnn": None,
+    "branching mlp": None,
+}
+
+
+def _residual_cnn():
+    """A functional CNN with identity skips (the Architectures page's kind of model) and a skip that starts
+    at the first conv's pooled output, trained briefly on digits."""
+    from models.datasets import load_dataset
+
+    data = load_dataset(ExperimentConfig(dataset="digits", n_samples=300))
+    layers = tf.keras.layers
+    inputs = tf.keras.Input(shape=data.input_shape)
+    x = layers.MaxPooling2D(2)(layers.Activation("relu")(layers.BatchNormalization()(
+        layers.Conv2D(6, 3, padding="same", use_bias=False)(inputs))))
+    for _ in range(2):
+        branch = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv2D(6, 3, padding="same")(x)))
+        branch = layers.Conv2D(6, 3, padding="same", activation="relu")(branch)
+        x = layers.Add()([x, branch])
+    outputs = layers.Dense(data.n_classes, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    model = tf.keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
+    return model, data
+
+
+def _branching_mlp():
+    """A functional MLP on 2D points whose hidden layer feeds two dense layers that are added, one of them
+    also given the raw input through a second skip."""
+    from models.datasets import load_dataset
+
+    data = load_dataset(ExperimentConfig(n_samples=200))
+    layers = tf.keras.layers
+    inputs = tf.keras.Input(shape=(2,))
+    hidden = layers.Dense(6, activation="tanh")(inputs)
+    merged = layers.Add()([layers.Dense(2)(hidden), layers.Dense(2, activation="tanh")(hidden), inputs])
+    model = tf.keras.Model(inputs, layers.Dense(data.n_classes, activation="softmax")(merged))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=5, batch_size=16, verbose=0)
+    return model, data
+
+
+_HAND_BUILT = {"sequential cnn": _sequential_cnn, "residual cnn": _residual_cnn, "branching mlp": _branching_mlp}
+
+
+@pytest.fixture(scope="module", params=list(SURFACE_MODELS))
+def surface_case(request):
+    """(model, x, y, loss name, classes, flat weights, two directions) of one kind of model."""
+    config = SURFACE_MODELS[request.param]
+    if config is None:
+        model, data = _HAND_BUILT[request.param]()
+        loss, weights = "cross_entropy", np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+    else:
+        r = train(config)
+        model, data, loss, weights = r.model, r.dataset, config.loss, r.snapshots[-1]
+    x, y = data.x_train[:96], data.y_train[:96]
+    rng = np.random.default_rng(3)
+    directions = np.stack([random_direction(model, weights, rng) for _ in range(2)])
+    return model, x, y, loss, data.n_classes, weights, directions
+
+
+def _keras_evaluate(model, x, y, loss, flat):
+    """Reference: the model's own weights set to `flat`, and Keras' evaluate (the original weights are put back)."""
+    from models.engine import set_flat_weights
+
+    before = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+    model.compile(loss="sparse_categorical_crossentropy" if loss == "cross_entropy" else None, metrics=["accuracy"])
+    if loss != "cross_entropy":  # the dashboard's squared error against one-hot labels
+        n_classes = model.output_shape[-1]
+        def squared_error(t, p):
+            return tf.reduce_mean(tf.square(tf.one_hot(tf.cast(tf.reshape(t, (-1,)), tf.int32), n_classes) - p), -1)
+
+        model.compile(loss=squared_error, metrics=["accuracy"])
+    set_flat_weights(model, flat)
+    try:
+        return model.evaluate(x, y, batch_size=len(x), verbose=0)
+    finally:
+        set_flat_weights(model, before)
+
+
+def test_batched_surface_equals_point_by_point_and_keras(surface_case):
+    """Reference: the point-by-point path (stateless_call per point), and at the centre and the four corners
+    Keras' own evaluate with the weights set (`set_weights` + `evaluate`)."""
+    model, x, y, loss, n_classes, w, d = surface_case
+    batched = SurfaceEvaluator(model, x, y, loss, n_classes)
+    reference = SurfaceEvaluator(model, x, y, loss, n_classes, batched=False)
+    assert batched.fast and not reference.fast, batched.fallback_reason
+    _, _, coords = grid_coords((-1, 1), (-1, 1), 5)
+    fast, slow = batched.evaluate(w, d, coords), reference.evaluate(w, d, coords)
+    assert np.allclose(fast[:, 0], slow[:, 0], rtol=1e-4, atol=0), np.abs(fast[:, 0] / slow[:, 0] - 1).max()
+    assert np.allclose(fast[:, 1], slow[:, 1], atol=1e-6)
+    assert np.ptp(fast[:, 0]) > 1e-3 * fast[:, 0].max()  # a surface, not a constant
+    for i in (12, 0, 4, 20, 24):  # the centre and the corners of the 5x5 grid
+        keras_loss, keras_acc = _keras_evaluate(model, x, y, loss, w + coords[i] @ d)
+        assert fast[i, 0] == pytest.approx(keras_loss, rel=1e-4), i
+        assert fast[i, 1] == pytest.approx(keras_acc, abs=1e-6), i
+
+
+def test_chunking_does_not_change_the_surface(surface_case):
+    """A memory budget that forces many small chunks (and a padded last one) gives the same surface as one
+    chunk, and as the point-by-point path."""
+    model, x, y, loss, n_classes, w, d = surface_case
+    _, _, coords = grid_coords((-0.5, 1), (-1, 0.5), 7)
+    one = SurfaceEvaluator(model, x, y, loss, n_classes, memory_budget=2**40)
+    many = SurfaceEvaluator(model, x, y, loss, n_classes, memory_budget=5 * one.batched.bytes_per_point())
+    assert one.points_per_chunk() >= len(coords) and many.points_per_chunk() == 5
+    chunks = list(many.iter_chunks(w, d, coords))
+    assert [len(c) for c in chunks] == [5] * 9 + [4]  # 49 points: ten chunks of 5, the last padded
+    assert np.allclose(np.concatenate(chunks), one.evaluate(w, d, coords), rtol=1e-6, atol=1e-7)
+    assert np.allclose(many.evaluate(w, d, coords, chunk=3), one.evaluate(w, d, coords), rtol=1e-6, atol=1e-7)
+
+
+def test_one_direction_and_the_origin_alone(surface_case):
+    """A 1D interpolation (one direction) and a single point: the same as point by point."""
+    model, x, y, loss, n_classes, w, d = surface_case
+    batched = SurfaceEvaluator(model, x, y, loss, n_classes)
+    reference = SurfaceEvaluator(model, x, y, loss, n_classes, batched=False)
+    alphas = np.linspace(-1, 2, 9, dtype="float32")[:, None]
+    assert np.allclose(batched.evaluate(w, d[:1], alphas), reference.evaluate(w, d[:1], alphas), rtol=1e-4)
+    zero = np.zeros((1, 1), "float32")
+    assert np.allclose(batched.evaluate(w, d[:1] * 0, zero), reference.evaluate(w, d[:1] * 0, zero), rtol=1e-4)
+
+
+def test_unsupported_models_fall_back_to_the_point_by_point_path():
+    """A layer without a batched version (layer normalisation): the evaluator runs the model point by point,
+    and its values still equal Keras' evaluate."""
+    inputs = tf.keras.Input(shape=(2,))
+    hidden = tf.keras.layers.LayerNormalization()(tf.keras.layers.Dense(6, activation="tanh")(inputs))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(3, activation="softmax")(hidden))
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 2)).astype("float32"), rng.integers(0, 3, 40).astype("int32")
+    evaluator = SurfaceEvaluator(model, x, y, "cross_entropy", 3)
+    assert not evaluator.fast and "LayerNormalization" in evaluator.fallback_reason
+    w = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+    d = np.stack([random_direction(model, w, rng) for _ in range(2)])
+    values = evaluator.evaluate(w, d, np.array([[0, 0], [1, -1]], "float32"))
+    for i, point in enumerate(([0, 0], [1, -1])):
+        keras_loss, keras_acc = _keras_evaluate(model, x, y, "cross_entropy", w + np.asarray(point, "float32") @ d)
+        assert values[i, 0] == pytest.approx(keras_loss, rel=1e-4) and values[i, 1] == pytest.approx(keras_acc)
+
+
+def test_the_fast_path_covers_every_model_the_dashboard_builds(cnn_result):
+    """The builder's layer kinds (conv, batch norm, pooling, global pooling, dense, dropout, PlaneFeatures) all
+    have a batched version."""
+    import models.config
+    from models.builders import build_model
+    from models.recipes import DEFAULT_CNN
+
+    configs = [DEFAULT_CNN, cnn_result.config.replace(dropout=0.3, hidden_layers=(8,)),
+               ExperimentConfig(hidden_layers=(4, 4), dropout=0.1, input_features=("x1", "x2", "sin(x1)")),
+               ExperimentConfig(dataset="digits", architecture="mlp", hidden_layers=(16,), l2=0.01)]
+    if "resnet" in getattr(models.config, "ARCHITECTURES", ()):  # CNNs with identity skips
+        configs.append(cnn_result.config.replace(architecture="resnet", conv_filters=(4, 4, 4), batch_norm=True))
+    for config in configs:
+        shape = (32, 32, 3) if config.dataset == "shapes" else (8, 8, 1) if config.dataset == "digits" else (2,)
+        if config.architecture == "mlp" and config.dataset == "digits":
+            shape = (8, 8, 1)
+        model = build_model(config, shape, 3)
+        x = np.zeros((4, *shape), "float32")
+        assert SurfaceEvaluator(model, x, np.zeros(4, "int32"), "cross_entropy", 3).fast, config
+
+
+@pytest.mark.parametrize("classes", [3, 10, 40])  # unrolled over the classes up to 32, reductions above
+def test_fused_cross_entropy_equals_keras(classes):
+    """Reference: Keras' SparseCategoricalCrossentropy on the softmax of the logits (it takes the logits from
+    the softmax, unclipped) and argmax accuracy; ties go to the first class, as argmax's do."""
+    from models.surface_kernels import cross_entropy_and_accuracy
+
+    rng = np.random.default_rng(classes)
+    logits = (rng.standard_normal((4, 50, classes)) * np.array([1, 5, 40, 0])[:, None, None]).astype("float32")
+    labels = rng.integers(0, classes, 50).astype("int32")
+    got = cross_entropy_and_accuracy(tf.constant(logits), tf.constant(labels)).numpy()
+    keras_loss = tf.keras.losses.SparseCategoricalCrossentropy(reduction=None)
+    # in a graph, as the evaluator runs it (eagerly Keras cannot find the logits and clips the probabilities)
+    reference = tf.function(lambda z: tf.reduce_mean(keras_loss(labels, tf.keras.activations.softmax(z))))
+    for p in range(4):
+        assert got[p, 0] == pytest.approx(float(reference(tf.constant(logits[p]))), rel=1e-5)
+        assert got[p, 1] == pytest.approx(np.mean(np.argmax(logits[p], axis=1) == labels), abs=1e-7)
+    assert got[3, 1] == pytest.approx(np.mean(labels == 0))  # all logits equal: every argmax is class 0

@@ -154,9 +154,9 @@ def advance(state: LiveState, target: int, on_update: Callable[[TrainResult], No
         bar = st.progress(0.0, text="Training: compiling...")
         first, last_drawn = run.epoch, [0.0]
         if run.epoch == 0:  # a new network: show its data and random start at once, as TensorFlow Playground does
-            _begin_stored(state)
             on_update(run.result)
             last_drawn[0] = time.perf_counter()
+            _begin_stored(state)  # after the first chart: listing the run in the store writes to disk
 
         def on_epoch(result: TrainResult) -> None:
             done = run.epoch - first
