@@ -21,32 +21,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from benchmarks.chart_stamps import STAMP
 from benchmarks.common import Row
 
 COLD_STARTS = 3  # measured starts (after one unmeasured start that warms the OS file cache)
 BUDGET_FIRST_S = 5.0  # issue 15's target: server start to the Playground's first chart
-
-# Installed before the app loads: the epoch time (ms) the websocket opens and of every message with a chart.
-STAMP = """
-window.__wsOpen = 0;
-window.__chartTimes = [];
-const now = () => performance.timeOrigin + performance.now();
-const NativeWebSocket = window.WebSocket;
-window.WebSocket = function (...args) {
-  const socket = new NativeWebSocket(...args);
-  socket.addEventListener('open', () => { if (!window.__wsOpen) window.__wsOpen = now(); });
-  socket.addEventListener('message', event => {
-    const at = now();
-    const note = text => { if (text.includes('vega-lite')) window.__chartTimes.push(at); };
-    if (typeof event.data === 'string') note(event.data);
-    else if (event.data instanceof Blob) event.data.text().then(note);
-    else note(new TextDecoder().decode(event.data));
-  });
-  return socket;
-};
-Object.assign(window.WebSocket, NativeWebSocket);
-window.WebSocket.prototype = NativeWebSocket.prototype;
-"""
 
 
 def _healthy(url: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 
+from benchmarks.chart_stamps import STAMP
 from benchmarks.common import Row
 from models.config import ExperimentConfig
 from models.live_run import LiveRun
@@ -21,32 +22,10 @@ MOVES = 7  # slider changes measured (after one warm-up)
 TARGET_FINAL_S = 1.5  # issue 13's targets
 TARGET_FIRST_S = 0.5
 
+
 def _settled(page) -> None:
     page.wait_for_timeout(50)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=120_000)
-
-
-# Installed before the app loads: stamps, in the page's own clock, the key press that moves the slider and
-# every websocket message bringing a Vega-Lite chart (the browser draws it within a frame).
-STAMP = """
-window.__keyTime = 0;
-window.__chartTimes = [];
-document.addEventListener('keydown', () => { window.__keyTime = performance.now(); window.__chartTimes = []; }, true);
-const NativeWebSocket = window.WebSocket;
-window.WebSocket = function (...args) {
-  const socket = new NativeWebSocket(...args);
-  socket.addEventListener('message', event => {
-    const at = performance.now();
-    const note = text => { if (text.includes('vega-lite')) window.__chartTimes.push(at); };
-    if (typeof event.data === 'string') note(event.data);
-    else if (event.data instanceof Blob) event.data.text().then(note);
-    else note(new TextDecoder().decode(event.data));
-  });
-  return socket;
-};
-Object.assign(window.WebSocket, NativeWebSocket);
-window.WebSocket.prototype = NativeWebSocket.prototype;
-"""
 
 
 def measure_browser() -> tuple[list[float], list[float]]:
