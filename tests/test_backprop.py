@@ -157,3 +157,27 @@ def test_distribution_chart_wraps_two_panels_to_a_row_in_opaque_bands(run):
     assert mark["type"] == "area" and mark.get("opacity", 1) == 1
     assert bands["encoding"]["color"]["scale"]["range"] == list(BAND_COLOURS)
     assert median["mark"]["color"] == MEDIAN_COLOUR
+
+
+def test_series_chart_key_of_a_deep_network_stays_within_the_chart():
+    """A 22-layer key (a 10-block residual CNN) drew past the chart's foot at 280 px. Reference: Vega's own
+    layout (vl-convert renders the SVG): with the key inside the plot's height, the SVG is the plot plus its
+    title and x axis only, as it is for a three-line chart."""
+    import re
+
+    import vl_convert
+
+    from ui.backprop_charts import series_chart
+
+    def extra_height(n_series: int) -> float:
+        series = {f"block_{i}_conv_{j}": np.linspace(1, 2, 20) * (i + 1) for i in range(n_series // 2 + 1)
+                  for j in (1, 2)}
+        series = dict(list(series.items())[:n_series])
+        chart = series_chart(list(range(20)), series, "Weight norm per layer", "L2 norm")
+        svg = vl_convert.vegalite_to_svg(chart.properties(width=400).to_json())
+        return float(re.search(r'<svg[^>]*height="([\d.]+)"', svg).group(1)) - chart.to_dict()["height"]
+
+    spec = series_chart(list(range(20)), {f"l{i}": np.ones(20) for i in range(22)}, "t", "y").to_dict()
+    assert len(set(spec["encoding"]["color"]["scale"].values())) == 1 and spec["encoding"]["color"]["scale"]["scheme"] \
+        == "tableau20"  # more than ten lines: no two of the first twenty share a colour
+    assert extra_height(22) == pytest.approx(extra_height(3), abs=2)

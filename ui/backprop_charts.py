@@ -46,9 +46,16 @@ def probability_chart(names: list[str], probabilities: np.ndarray, height: int =
     )
 
 
+LEGEND_ROW_PX, LEGEND_TITLE_PX = 16, 50  # a right-hand key's row (Vega-Lite's default symbols) and its title + margins
+
+
 def series_chart(x: list | np.ndarray, series: dict[str, np.ndarray], title: str, y_title: str,
                  log: bool = False, x_title: str = "epoch", height: int = 280) -> alt.Chart:
-    """Several named series over a shared x axis (e.g. one line per layer)."""
+    """Several named series over a shared x axis (e.g. one line per layer). A long key (a deep residual CNN
+    has 20-odd weight layers) makes the chart taller rather than run past its foot, and more than ten
+    lines take a 20-colour scheme so no two share a colour."""
+    height = max(height, LEGEND_ROW_PX * len(series) + LEGEND_TITLE_PX)
+    scheme = LAYER_COLOURS if len(series) <= 10 else "tableau20"
     rows = [{"x": float(xi), "series": name, "y": float(max(v, 1e-12) if log else v)}
             for name, values in series.items() for xi, v in zip(x, values, strict=False)]
     return (
@@ -57,7 +64,7 @@ def series_chart(x: list | np.ndarray, series: dict[str, np.ndarray], title: str
         .encode(
             x=alt.X("x:Q", title=x_title),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log") if log else alt.Scale()),
-            color=alt.Color("series:N", title="layer", sort=list(series), scale=alt.Scale(scheme=LAYER_COLOURS),
+            color=alt.Color("series:N", title="layer", sort=list(series), scale=alt.Scale(scheme=scheme),
                             legend=None if len(series) == 1 else alt.Legend()),  # one line needs no key
             tooltip=["series", alt.Tooltip("x:Q", title=x_title), alt.Tooltip("y:Q", format=".3g")],
         )
