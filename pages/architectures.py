@@ -3,13 +3,10 @@ one parameter budget, and what skip connections do to the loss landscape."""
 
 import streamlit as st
 
-from ui.architectures_views import (
-    comparison_ui,
-    view_comparison,
-    view_depth_width,
-    view_learning_curves,
-    view_skip_landscape,
-)
+from ui.architectures_curves_views import view_learning_curves
+from ui.architectures_depth_views import view_depth_width
+from ui.architectures_skip_views import view_skip_landscape
+from ui.architectures_views import comparison_ui, view_comparison
 from ui.routing import require_router, stop_page
 
 require_router("pages/architectures.py")
