@@ -209,7 +209,6 @@ class _Step:
     output: int
     xla: bool
     name: str
-    alone: bool = False  # an XLA step compiled on its own, not fused with its neighbours
 
 
 class BatchedForward:
@@ -294,9 +293,8 @@ class BatchedForward:
             return node, None
         return node, activation
 
-    def _add(self, fn, inputs: list[int], output: int, layout: str, xla: bool, name: str, floats: int,
-             alone: bool = False) -> None:
-        self._steps.append(_Step(fn, inputs, output, xla, name, alone))
+    def _add(self, fn, inputs: list[int], output: int, layout: str, xla: bool, name: str, floats: int) -> None:
+        self._steps.append(_Step(fn, inputs, output, xla, name))
         self._layout[output] = layout
         self._floats.append(floats)
 
@@ -475,15 +473,15 @@ class BatchedForward:
             return _combine(windows, is_max)
 
         def points_first(ts, pts):
-            # (N, H2, W2, P * O): a reshape, compiled on its own (inside `mix`'s XLA program it changed
-            # XLA's loop order and cost 15% of the Feature Hierarchy CNN's surface)
+            # (N, H2, W2, P * O): a TensorFlow reshape, which only relabels the buffer (inside `mix`'s XLA
+            # program it changed XLA's loop order and cost 15% of the Feature Hierarchy CNN's surface; as an
+            # XLA program of its own it copied the maps: a quarter of the digits CNN's time)
             return tf.reshape(ts[0], (-1, h2, w2, pts.count * o))
 
         self._prepares.append(prepare)
         mixed = -1000 - len(self._prepares)  # an id of its own for the (N, H2, W2, P, O) maps
         self._add(mix, [-len(self._prepares)], mixed, "points apart", True, layer.name, h2 * w2 * o)
-        self._add(points_first, [mixed], end.output, "image", True, layer.name + "/reshape", 2 * h2 * w2 * o,
-                  alone=True)
+        self._add(points_first, [mixed], end.output, "image", False, layer.name + "/reshape", 2 * h2 * w2 * o)
 
     def _dense(self, node: _Node, source: int) -> None:
         layer = node.layer
@@ -559,10 +557,9 @@ class BatchedForward:
                 readers[i] = readers.get(i, 0) + 1
         segments = []
         for step in self._steps:
-            if step.xla and segments and segments[-1][0] and not step.alone:
+            if step.xla and segments and segments[-1][0]:
                 last = segments[-1][1][-1]
-                if not last.alone and step.inputs == [last.output] and readers[last.output] == 1 \
-                        and last.output != self._output:
+                if step.inputs == [last.output] and readers[last.output] == 1 and last.output != self._output:
                     segments[-1][1].append(step)
                     continue
             segments.append((step.xla, [step]))
