@@ -115,12 +115,19 @@ def _throughput(model, samples: int, points: int, wall: float, cpu: float) -> tu
                            f"(per CPU-second {share_cpu:.0%} of the matmul's)")
 
 
-def _cnn_row() -> Row:
-    result = train(CONFIG)
+def _best_of_three_surfaces(config: ExperimentConfig):
+    """Train `config`, then time its 51x51 surface on the first `SAMPLES` training samples, best of three:
+    (result, x, y, coords, evaluator, origin, directions, wall s, CPU s)."""
+    result = train(config)
     x, y = result.dataset.x_train[:SAMPLES], result.dataset.y_train[:SAMPLES]
     _, _, coords = grid_coords((-1, 1), (-1, 1), RESOLUTION)
     evaluator, w, directions = _surface(result, x, y, coords)
     wall, cpu = min(_timed(lambda: evaluator.evaluate(w, directions, coords)) for _ in range(3))
+    return result, x, y, coords, evaluator, w, directions, wall, cpu
+
+
+def _cnn_row() -> Row:
+    result, x, y, coords, evaluator, w, directions, wall, cpu = _best_of_three_surfaces(CONFIG)
     gflops, share, note = _throughput(result.model, SAMPLES, len(coords), wall, cpu)
 
     model = result.model
@@ -140,11 +147,7 @@ def _cnn_row() -> Row:
 
 
 def _mlp_row() -> Row:
-    result = train(MLP_CONFIG)
-    x, y = result.dataset.x_train[:SAMPLES], result.dataset.y_train[:SAMPLES]
-    _, _, coords = grid_coords((-1, 1), (-1, 1), RESOLUTION)
-    evaluator, w, directions = _surface(result, x, y, coords)
-    wall, cpu = min(_timed(lambda: evaluator.evaluate(w, directions, coords)) for _ in range(3))
+    result, x, y, coords, evaluator, w, directions, wall, cpu = _best_of_three_surfaces(MLP_CONFIG)
     _, _, note = _throughput(result.model, SAMPLES, len(coords), wall, cpu)
     per_point = SurfaceEvaluator(result.model, x, y, result.config.loss, result.dataset.n_classes, batched=False)
     per_point.evaluate(w, directions, coords[:8])
