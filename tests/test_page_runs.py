@@ -256,6 +256,68 @@ def test_open_in_the_playground_retrains_the_same_settings():
     assert at.session_state["pg_live_current"] == row.config_key
 
 
+def test_open_in_the_feature_hierarchy_sets_its_sidebar_and_shows_the_stored_cnn():
+    """A CNN the Feature Hierarchy's sidebar can express: "Open in" lists that page first, sets every sidebar
+    widget to the run's settings, and the page shows the stored model (the same run id) instead of training
+    it again; an MLP run does not offer the page."""
+    from models.recipes import DEFAULT_CNN
+
+    cnn = DEFAULT_CNN.replace(n_samples=200, conv_filters=(4, 8), epochs=2)
+    _save([cnn], page="Feature Hierarchy")
+    (row,) = _store().list_runs()
+    at = _runs_page()
+    assert at.selectbox(key="runs_open_target").options[0] == "Feature Hierarchy"
+    at.button(key="runs_open").click().run()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Feature Hierarchy"]
+    assert at.slider(key="fh_samples").value == 200 and at.slider(key="fh_blocks").value == 2
+    assert at.select_slider(key="fh_filters").value == 4 and at.slider(key="fh_epochs").value == 2
+    assert at.session_state["trained_runs"][row.config_key].run_id == row.run_id
+    assert len(_store().list_runs()) == 1  # opened, not trained and stored again
+
+    (mlp_id,) = _save([TINY])
+    at = _runs_page()
+    at.selectbox(key="runs_action_target").set_value(mlp_id).run()
+    assert "Feature Hierarchy" not in at.selectbox(key="runs_open_target").options
+    at.selectbox(key="runs_action_target").set_value(row.run_id).run()
+    assert at.selectbox(key="runs_open_target").options[0] == "Feature Hierarchy"
+
+
+def test_open_in_the_activation_lab_reopens_the_comparison_the_run_was_part_of():
+    """An MLP run that was compared with two other activations (same settings otherwise) and one unrelated run:
+    "Open in" Activation Lab sets the lab's settings to the run's, picks the three activations of that
+    comparison (the chosen run's first) and reopens all three from the store instead of training them."""
+    from ui.runs_actions import lab_activations
+
+    ids = _save([TINY.replace(activation=a) for a in ("relu", "tanh", "sigmoid")], page="Activation Lab")
+    _save([TINY.replace(activation="elu", learning_rate=0.1)])  # differs in more than the activation
+    store = _store()
+    row = next(r for r in store.list_runs() if r.run_id == ids[1])
+    chosen = lab_activations(store, row)
+    assert chosen[0] == "tanh" and sorted(chosen) == ["relu", "sigmoid", "tanh"]
+    at = _runs_page()
+    at.selectbox(key="runs_action_target").set_value(row.run_id).run()
+    assert "Activation Lab" in at.selectbox(key="runs_open_target").options
+    at.selectbox(key="runs_open_target").set_value("Activation Lab")
+    at.button(key="runs_open").click().run()
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Activation Lab"]
+    assert at.multiselect(key="al_activations").value[0] == "tanh"
+    assert sorted(at.multiselect(key="al_activations").value) == ["relu", "sigmoid", "tanh"]
+    assert at.slider(key="al_n_samples").value == TINY.n_samples
+    opened = {r.run_id for r in at.session_state["trained_runs"].values()}
+    assert set(ids) <= opened
+    assert len(_store().list_runs()) == 4  # reopened, not trained and stored again
+
+
+def test_a_run_compared_with_nothing_opens_in_the_lab_beside_one_more_activation():
+    from ui.runs_actions import lab_activations
+
+    _save([TINY.replace(activation="tanh")])
+    (row,) = _store().list_runs()
+    assert lab_activations(_store(), row) == ["tanh", "relu"]
+
+
 def test_a_corrupt_model_file_is_listed_and_opening_it_warns():
     """A model.keras of garbage bytes: the Runs page still lists and charts the run (its history is in
     run.json), and opening it, from the Runs page or a page's picker, is a warning, not an exception."""

@@ -39,3 +39,32 @@ def test_table_has_a_column_per_stage_and_both_epochs():
     assert list(table.columns) == ["early (conv_1)", "middle (conv_3)", "late (conv_4)"]
     assert list(table.loc["probe accuracy, epoch 20"]) == ["36.0%", "96.0%", "99.0%"]
     assert list(table.loc["orientation selectivity, epoch 0"]) == ["0.41", "0.16", "0.17"]
+
+
+def test_sidebar_values_round_trip_every_setting_the_sidebar_can_express():
+    """The inverse of the sidebar (ui.hierarchy.sidebar_values): the values rebuild the same config key, for the
+    recipe's CNN and for settings changed one at a time."""
+    from models.recipes import DEFAULT_CNN
+    from ui.hierarchy import _config_from, sidebar_values
+
+    variants = [DEFAULT_CNN, DEFAULT_CNN.replace(dataset="digits", n_samples=200, conv_filters=(4, 8)),
+                DEFAULT_CNN.replace(conv_filters=(32, 64, 64, 64, 64, 64), kernel_size=5, batch_norm=False),
+                DEFAULT_CNN.replace(activation="tanh", optimizer="sgd", learning_rate=0.03, lr_schedule="constant",
+                                    epochs=1, batch_size=128)]
+    for config in variants:
+        values = sidebar_values(config)
+        assert values is not None, config
+        assert _config_from(values).key() == config.key()
+
+
+def test_sidebar_values_refuse_what_the_sidebar_cannot_set():
+    from models.recipes import DEFAULT_CNN
+    from ui.hierarchy import sidebar_values
+
+    refused = [DEFAULT_CNN.replace(architecture="mlp", hidden_layers=(16,)),
+               DEFAULT_CNN.replace(architecture="resnet", conv_filters=(16, 16, 16)),
+               DEFAULT_CNN.replace(conv_filters=(16, 16, 16)),  # does not double per block
+               DEFAULT_CNN.replace(n_samples=250),  # off the slider's steps of 100
+               DEFAULT_CNN.replace(learning_rate=0.002), DEFAULT_CNN.replace(epochs=80),
+               DEFAULT_CNN.replace(seed=3), DEFAULT_CNN.replace(l2=1e-4)]  # fields the sidebar does not have
+    assert [sidebar_values(c) for c in refused] == [None] * len(refused)

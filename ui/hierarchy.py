@@ -58,37 +58,71 @@ def make_context(model, result: TrainResult | None, source: str, class_names, ke
     return HierarchyContext(model, result, source, tuple(class_names), key, groups, learned)
 
 
-def _index(options, value) -> int:
-    return list(options).index(value)
+FILTER_CHOICES = (4, 8, 16, 32)  # filters in the first block; each later block doubles them, up to 64
+KERNEL_CHOICES = (3, 5, 7)
+LR_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03)
+BATCH_CHOICES = (8, 16, 32, 64, 128)
+SAMPLES_RANGE = (200, 4000, 100)  # the images slider: low, high, step
+MAX_BLOCKS, MAX_EPOCHS = 6, 60
+
+
+def _config_from(values: dict) -> ExperimentConfig:
+    """The CNN the sidebar's values (by widget key) describe; everything else is models.recipes.DEFAULT_CNN."""
+    first, blocks = values["fh_filters"], values["fh_blocks"]
+    return DEFAULT_CNN.replace(
+        dataset=values["fh_dataset"], n_samples=values["fh_samples"],
+        conv_filters=tuple(min(first * 2**i, 64) for i in range(blocks)), kernel_size=values["fh_kernel"],
+        batch_norm=values["fh_bn"], activation=values["fh_act"], optimizer=values["fh_opt"],
+        learning_rate=values["fh_lr"], lr_schedule=values["fh_schedule"], epochs=values["fh_epochs"],
+        batch_size=values["fh_batch"],
+    )
+
+
+def sidebar_values(config: ExperimentConfig) -> dict | None:
+    """The sidebar values (by widget key) that train exactly `config` (the same config key), or None when the
+    sidebar cannot express it: not a CNN on one of its image sets, filters that do not double per block, a
+    setting outside a slider's choices, or any field the sidebar does not have that differs from the recipe's."""
+    if config.architecture != "cnn" or config.dataset not in IMAGE_SETS or not config.conv_filters:
+        return None
+    low, high, step = SAMPLES_RANGE
+    values = {
+        "fh_dataset": config.dataset, "fh_samples": config.n_samples, "fh_blocks": len(config.conv_filters),
+        "fh_filters": config.conv_filters[0], "fh_kernel": config.kernel_size, "fh_bn": config.batch_norm,
+        "fh_act": config.activation, "fh_opt": config.optimizer, "fh_lr": config.learning_rate,
+        "fh_schedule": config.lr_schedule, "fh_epochs": config.epochs, "fh_batch": config.batch_size,
+    }
+    allowed = (low <= config.n_samples <= high and (config.n_samples - low) % step == 0
+               and values["fh_blocks"] <= MAX_BLOCKS and values["fh_filters"] in FILTER_CHOICES
+               and config.kernel_size in KERNEL_CHOICES and config.activation in ACTIVATIONS
+               and config.optimizer in OPTIMIZERS and config.learning_rate in LR_CHOICES
+               and config.lr_schedule in SCHEDULE_LABELS and 1 <= config.epochs <= MAX_EPOCHS
+               and config.batch_size in BATCH_CHOICES)
+    return values if allowed and _config_from(values).key() == config.key() else None
 
 
 def cnn_controls() -> ExperimentConfig:
-    """The sidebar's CNN settings as a config; the defaults are models.recipes.DEFAULT_CNN."""
-    d = DEFAULT_CNN
+    """The sidebar's CNN settings as a config; the defaults are models.recipes.DEFAULT_CNN, and a run opened
+    from the Runs page sets them beforehand (`sidebar_values`), so the widgets take no default of their own."""
+    for key, value in sidebar_values(DEFAULT_CNN).items():
+        st.session_state.setdefault(key, value)
     st.subheader("Data")
-    dataset = st.selectbox("Images", IMAGE_SETS, format_func=DATASET_LABELS.get, key="fh_dataset")
-    samples = st.slider("Images to use (half train, half test)", 200, 4000, d.n_samples, 100, key="fh_samples")
+    st.selectbox("Images", IMAGE_SETS, format_func=DATASET_LABELS.get, key="fh_dataset")
+    st.slider("Images to use (half train, half test)", *SAMPLES_RANGE[:2], step=SAMPLES_RANGE[2], key="fh_samples")
     st.subheader("Network")
-    blocks = st.slider("Conv blocks", 1, 6, len(d.conv_filters), key="fh_blocks")
-    first = st.select_slider("Filters in the first block (doubled per block, up to 64)", [4, 8, 16, 32],
-                             d.conv_filters[0], key="fh_filters")
-    kernel = st.select_slider("Kernel size", [3, 5, 7], d.kernel_size, key="fh_kernel")
-    batch_norm = st.checkbox("Batch normalisation", d.batch_norm, key="fh_bn",
-                             help="Normalises each conv's outputs over the batch. Without it this CNN often sits "
-                                  "at chance for many epochs before it starts to learn, or never does.")
-    activation = st.selectbox("Activation", list(ACTIVATIONS), index=_index(ACTIVATIONS, d.activation), key="fh_act")
+    st.slider("Conv blocks", 1, MAX_BLOCKS, key="fh_blocks")
+    st.select_slider("Filters in the first block (doubled per block, up to 64)", FILTER_CHOICES, key="fh_filters")
+    st.select_slider("Kernel size", KERNEL_CHOICES, key="fh_kernel")
+    st.checkbox("Batch normalisation", key="fh_bn",
+                help="Normalises each conv's outputs over the batch. Without it this CNN often sits "
+                     "at chance for many epochs before it starts to learn, or never does.")
+    st.selectbox("Activation", list(ACTIVATIONS), key="fh_act")
     st.subheader("Training")
-    optimizer = st.selectbox("Optimiser", list(OPTIMIZERS), index=_index(OPTIMIZERS, d.optimizer), key="fh_opt")
-    lr = st.select_slider("Learning rate (peak)", [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03], d.learning_rate, key="fh_lr")
-    schedule = st.selectbox("Learning-rate schedule", list(SCHEDULE_LABELS), format_func=SCHEDULE_LABELS.get,
-                            index=_index(SCHEDULE_LABELS, d.lr_schedule), key="fh_schedule")
-    epochs = st.slider("Epochs", 1, 60, d.epochs, key="fh_epochs")
-    batch = st.select_slider("Batch size", [8, 16, 32, 64, 128], d.batch_size, key="fh_batch")
-    return d.replace(
-        dataset=dataset, n_samples=samples, conv_filters=tuple(min(first * 2**i, 64) for i in range(blocks)),
-        kernel_size=kernel, batch_norm=batch_norm, activation=activation, optimizer=optimizer, learning_rate=lr,
-        lr_schedule=schedule, epochs=epochs, batch_size=batch,
-    )
+    st.selectbox("Optimiser", list(OPTIMIZERS), key="fh_opt")
+    st.select_slider("Learning rate (peak)", LR_CHOICES, key="fh_lr")
+    st.selectbox("Learning-rate schedule", list(SCHEDULE_LABELS), format_func=SCHEDULE_LABELS.get, key="fh_schedule")
+    st.slider("Epochs", 1, MAX_EPOCHS, key="fh_epochs")
+    st.select_slider("Batch size", BATCH_CHOICES, key="fh_batch")
+    return _config_from({key: st.session_state[key] for key in sidebar_values(DEFAULT_CNN)})
 
 
 def pick_input(ctx: HierarchyContext, prefix: str = "fh_") -> tuple[np.ndarray, int | None, np.ndarray | None]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from models.config import POINT_DATASETS
 from models.export import history_csv, standalone_script
 from models.run_store import RunStore, RunUnavailable, StoredRun
+from ui.hierarchy import TRAIN_HERE, sidebar_values
 from ui.runs_views import unique_labels
 from ui.session import can_read_settings, memo, open_stored
-from ui.widgets import open_in_playground
+from ui.widgets import apply_config, open_in_playground
 
 _PENDING_DELETE = "runs_pending_delete"
 EMPTIED = "runs_emptied"  # this session deleted every run: do not train the first-visit examples again
@@ -19,6 +21,8 @@ PICKER_PAGES = {
     "Forward pass": ("pages/forward_pass.py", "fp_model_pick", {"fp_source": "A model trained in this session"}),
 }
 POINT_DATASETS_FOR_PLAYGROUND = ("circle", "xor", "gaussians", "spiral", "moons", "plane", "multi_gaussian")
+LAB_DATASETS = (*POINT_DATASETS, "digits")  # the Activation Lab's data choices
+LAB_PREFIX, LAB_MOST = "al_", 6  # the Activation Lab's widget keys and how many activations it compares
 
 
 def run_actions_ui(store: RunStore, rows: list[StoredRun]) -> None:
@@ -42,7 +46,7 @@ def run_actions_ui(store: RunStore, rows: list[StoredRun]) -> None:
         st.caption("This run's settings are from another version of the dashboard: it cannot be opened or exported "
                    "here.")
         return
-    open_in_ui(row)
+    open_in_ui(store, row)
     export_ui(store, row)
 
 
@@ -62,18 +66,50 @@ def pages_for(row: StoredRun) -> list[str]:
     config = row.config
     if config.dataset in POINT_DATASETS_FOR_PLAYGROUND and config.architecture == "mlp":
         pages.insert(0, "Playground")
+    if sidebar_values(config) is not None:  # a CNN the Feature Hierarchy's sidebar can set up exactly
+        pages.insert(0, "Feature Hierarchy")
+    if config.architecture == "mlp" and config.dataset in LAB_DATASETS and not config.layer_activations:
+        pages.append("Activation Lab")
     return pages
 
 
-def open_in_ui(row: StoredRun) -> None:
+def lab_activations(store: RunStore, row: StoredRun) -> list[str]:
+    """The activations the Activation Lab opens `row` with: its own, then those of the other readable
+    completed runs that differ from it in the activation alone (the rest of its comparison), up to six; with
+    none, one more (tanh, or relu for a tanh run) so there are two to compare."""
+    def same_but_activation(other: StoredRun) -> bool:
+        if other.run_id == row.run_id or other.status != "completed" or not can_read_settings(other):
+            return False
+        return other.config.replace(activation=row.config.activation).key() == row.config.key()
+
+    chosen = [row.config.activation]
+    for other in store.list_runs():
+        if len(chosen) < LAB_MOST and same_but_activation(other) and other.config.activation not in chosen:
+            chosen.append(other.config.activation)
+    if len(chosen) == 1:
+        chosen.append("relu" if chosen[0] == "tanh" else "tanh")
+    return chosen
+
+
+def open_in_ui(store: RunStore, row: StoredRun) -> None:
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     target = left.selectbox("Open in", pages_for(row), key="runs_open_target",
                             help="The Playground retrains the run's settings live (same seed, same run); the other "
-                                 "pages open the stored model itself.")
+                                 "pages open the stored model itself (the Feature Hierarchy and the Activation Lab "
+                                 "with their settings set to the run's; the lab also with the runs it was compared "
+                                 "with).")
     if right.button("Open", icon=":material/open_in_new:", key="runs_open"):
         if target == "Playground":
             open_in_playground(row.config)
         result = open_stored(row)
+        if result is not None and target == "Feature Hierarchy":
+            st.session_state.update(sidebar_values(row.config) | {"fh_source": TRAIN_HERE})
+            st.switch_page("pages/feature_hierarchy.py")  # its sidebar's config is this run's: shown, not retrained
+        if result is not None and target == "Activation Lab":  # its stored comparison is reopened, not retrained
+            apply_config(row.config, LAB_PREFIX)
+            st.session_state.update({f"{LAB_PREFIX}activations": lab_activations(store, row),
+                                     f"{LAB_PREFIX}preset": "custom"})
+            st.switch_page("pages/activation_lab.py")
         if result is not None:
             page, picker, extra = PICKER_PAGES[target]
             st.session_state[picker] = result.config.key()  # the page's model picker shows this run
