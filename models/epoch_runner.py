@@ -43,6 +43,43 @@ class EpochStats:
     state: np.ndarray  # (S,) flattened non-trainable state (batch-norm moving statistics), (0,) if none
 
 
+class CompiledEpoch:
+    """One epoch function compiled with `tf.function`, and what its traces leave in TensorFlow's process-wide
+    state (module docstring); `close` releases that. Shared by `EpochRunner` and `models.stacked.StackedRunner`."""
+
+    def __init__(self, epoch, owner: str, **options):
+        self._fn = tf.function(epoch, reduce_retracing=True, **options)
+        self._owner = owner  # the runner's name, for the error after close
+        self._gradient_names: set[str] = set()  # what our traces registered in the global gradient registry
+
+    def __call__(self, *args) -> tuple[list[np.ndarray], float]:
+        """The epoch's outputs as arrays and the call's wall seconds."""
+        if self._fn is None:
+            raise RuntimeError(f"This {self._owner} was closed; build a new one to train again.")
+        traces = self._fn.experimental_get_tracing_count()
+        start = time.perf_counter()
+        out = [np.asarray(t) for t in self._fn(*args)]
+        seconds = time.perf_counter() - start
+        if self._fn.experimental_get_tracing_count() != traces:
+            self._gradient_names |= _custom_gradient_names(self._fn.get_concrete_function(*args).graph)
+        return out, seconds
+
+    def close(self) -> None:
+        """Release what tracing left in TensorFlow's process-wide state, so the graphs and models can be freed.
+
+        The epoch function's gradients were taken while tracing; nothing differentiates through it later,
+        so its registered custom gradients are no longer needed.
+        """
+        for name in self._gradient_names:
+            ops.gradient_registry._registry.pop(name, None)  # TF has no public way to unregister
+        self._gradient_names.clear()
+        self._fn = None
+        # Kernels are cached per function and never evicted (~0.5 MB per training); clearing is global, so
+        # sessions training at the same time rebuild theirs on their next call (as `tf.random.set_seed` does).
+        # XLA's compilation cache (`jit_compile` runs) has no such switch and keeps ~5 MB per XLA training.
+        context.context().clear_kernel_cache()
+
+
 class EpochRunner:
     """Compiled epoch loop for a list of (model, optimiser, per-sample loss) members."""
 
@@ -56,23 +93,11 @@ class EpochRunner:
             raise ValueError("Several models in one loop are timed in the graph, which XLA cannot compile.")
         for model, optimizer in zip(models, optimizers, strict=True):
             optimizer.build(model.trainable_variables)
-        self._run = tf.function(self._epoch, jit_compile=jit_compile, reduce_retracing=True)
-        self._gradient_names: set[str] = set()  # what our traces registered in the global gradient registry
+        self._run = CompiledEpoch(self._epoch, "EpochRunner", jit_compile=jit_compile)
 
     def close(self) -> None:
-        """Release what tracing left in TensorFlow's process-wide state, so the graphs and models can be freed.
-
-        The epoch function's gradients were taken while tracing; nothing differentiates through it later,
-        so its registered custom gradients are no longer needed.
-        """
-        for name in self._gradient_names:
-            ops.gradient_registry._registry.pop(name, None)  # TF has no public way to unregister
-        self._gradient_names.clear()
-        self._run = None
-        # Kernels are cached per function and never evicted (~0.5 MB per training); clearing is global, so
-        # sessions training at the same time rebuild theirs on their next call (as `tf.random.set_seed` does).
-        # XLA's compilation cache (`jit_compile` runs) has no such switch and keeps ~5 MB per XLA training.
-        context.context().clear_kernel_cache()
+        """Release what tracing left in TensorFlow's process-wide state (`CompiledEpoch.close`)."""
+        self._run.close()
 
     def _step(self, k: int, xb, yb, weights):
         """One gradient step of member k; returns its per-layer gradient norms."""
@@ -125,17 +150,10 @@ class EpochRunner:
 
     def run_epoch(self, x, y, batches, mask, x_test, y_test) -> list[EpochStats]:
         """Train every member for one epoch on the same batches; one EpochStats per member."""
-        if self._run is None:
-            raise RuntimeError("This EpochRunner was closed; build a new one to train again.")
-        args = (x, y, batches, mask, x_test, y_test)
-        traces = self._run.experimental_get_tracing_count()
-        start = time.perf_counter()
-        out = [np.asarray(t) for t in self._run(*args)]
+        out, wall = self._run(x, y, batches, mask, x_test, y_test)
         grad_means, seconds, rest = out[0], out[1], out[2:]
         if not self._time_in_graph:
-            seconds = [time.perf_counter() - start] * len(self.models)  # includes the evaluation
-        if self._run.experimental_get_tracing_count() != traces:
-            self._gradient_names |= _custom_gradient_names(self._run.get_concrete_function(*args).graph)
+            seconds = [wall] * len(self.models)  # includes the evaluation
         stats, offset = [], 0
         for k, groups in enumerate(self._groups):
             tr_loss, tr_acc, te_loss, te_acc, penalty, weights, state = rest[7 * k : 7 * k + 7]

@@ -35,17 +35,13 @@ into them, so they are live for progress callbacks and hold the trained weights 
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.eager import context
-from tensorflow.python.framework import ops
 
 from models.builders import weight_layers
 from models.config import ExperimentConfig
-from models.epoch_runner import EpochStats, _custom_gradient_names, accuracy
+from models.epoch_runner import CompiledEpoch, EpochStats, accuracy
 from models.registry import OPTIMIZERS
 
 # Keras optimisers for which one optimiser over the stacked weights reproduces M separate ones bit for bit.
@@ -119,8 +115,7 @@ class StackedRunner:
         flat = [np.concatenate([np.ravel(v.numpy()) for v in m.trainable_variables]) for m in models]
         self.weights = keras.Variable(np.stack(flat).astype("float32"), name="stacked_weights")
         optimizer.build([self.weights])
-        self._run = tf.function(self._epoch, jit_compile=jit_compile, reduce_retracing=True, autograph=False)
-        self._gradient_names: set[str] = set()
+        self._run = CompiledEpoch(self._epoch, "StackedRunner", jit_compile=jit_compile, autograph=False)
 
     # --- the stacked network -------------------------------------------------------------------------------
 
@@ -237,27 +232,16 @@ class StackedRunner:
 
     def run_epoch(self, x, y, batches, mask, x_test, y_test) -> list[EpochStats]:
         """Train every model for one epoch on the same batches; one EpochStats per model."""
-        if self._run is None:
-            raise RuntimeError("This StackedRunner was closed; build a new one to train again.")
-        args = (x, y, batches, mask, x_test, y_test)
-        traces = self._run.experimental_get_tracing_count()
-        start = time.perf_counter()
-        out = [np.asarray(t) for t in self._run(*args)]
-        share = (time.perf_counter() - start) / self.n
-        if self._run.experimental_get_tracing_count() != traces:
-            self._gradient_names |= _custom_gradient_names(self._run.get_concrete_function(*args).graph)
+        out, wall = self._run(x, y, batches, mask, x_test, y_test)
+        share = wall / self.n
         grad_means, tr_loss, tr_acc, te_loss, te_acc, penalty, weights = out
         empty = np.zeros(0, "float32")  # an MLP has no non-trainable state
         return [EpochStats(grad_means[:, k], float(tr_loss[k]), float(tr_acc[k]), float(te_loss[k]),
                            float(te_acc[k]), float(penalty[k]), share, weights[k], empty) for k in range(self.n)]
 
     def close(self) -> None:
-        """Release what tracing left in TensorFlow's process-wide state (see `EpochRunner.close`)."""
-        for name in self._gradient_names:
-            ops.gradient_registry._registry.pop(name, None)  # TF has no public way to unregister
-        self._gradient_names.clear()
-        self._run = None
-        context.context().clear_kernel_cache()
+        """Release what tracing left in TensorFlow's process-wide state (`CompiledEpoch.close`)."""
+        self._run.close()
 
 
 def _layer_or_none(model: keras.Model, name: str):
