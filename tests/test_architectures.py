@@ -173,7 +173,8 @@ def tiny_resnet():
     return train(c)
 
 
-def _full_eigenvalues(evaluator, weights):
+def _full_hessian(evaluator, weights) -> np.ndarray:
+    """The loss's full Hessian at `weights`: the jacobian of the gradient, by nested tapes."""
     w = tf.constant(weights)
     with tf.GradientTape() as outer:
         outer.watch(w)
@@ -181,7 +182,11 @@ def _full_eigenvalues(evaluator, weights):
             inner.watch(w)
             loss = evaluator.loss_and_accuracy(w)[0]
         grad = inner.gradient(loss, w)
-    hessian = outer.jacobian(grad, w).numpy().astype("float64")
+    return outer.jacobian(grad, w).numpy()
+
+
+def _full_eigenvalues(evaluator, weights):
+    hessian = _full_hessian(evaluator, weights).astype("float64")
     return np.linalg.eigvalsh((hessian + hessian.T) / 2)
 
 
@@ -204,15 +209,7 @@ def test_convexity_map_matches_full_hessian_eigendecomposition(tiny_resnet):
     probe = HessianProbe(loss_function(evaluator))
     v = rng.standard_normal(origin.size).astype("float32")
     w = origin + coords[1] @ directions
-    full = tf.constant(w)
-    with tf.GradientTape() as outer:
-        outer.watch(full)
-        with tf.GradientTape() as inner:
-            inner.watch(full)
-            loss = evaluator.loss_and_accuracy(full)[0]
-        grad = inner.gradient(loss, full)
-    hessian = outer.jacobian(grad, full).numpy()
-    np.testing.assert_allclose(probe.product(w, v), hessian @ v, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(probe.product(w, v), _full_hessian(evaluator, w) @ v, rtol=1e-3, atol=1e-5)
 
 
 def test_standalone_script_refuses_a_residual_cnn_with_a_reason():
