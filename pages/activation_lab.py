@@ -3,10 +3,10 @@
 import streamlit as st
 
 from models.activation_lab import PRESETS, SATURATED_BELOW, gradient_ratio, preset_figure
-from models.config import POINT_DATASETS, ExperimentConfig
+from models.config import ExperimentConfig
 from models.engine import TrainResult
 from models.registry import ACTIVATIONS
-from ui.activation_lab_views import activation_cards, layer_health_table
+from ui.activation_lab_views import DATASETS, MOST_ACTIVATIONS, PREFIX, activation_cards, layer_health_table
 from ui.compare_charts import compared_gradient_chart, compared_loss_chart
 from ui.routing import require_router, stop_page
 from ui.session import train_together
@@ -14,7 +14,6 @@ from ui.widgets import apply_config, experiment_ui
 
 require_router("pages/activation_lab.py")
 
-PREFIX = "al_"
 DEFAULT = ExperimentConfig(epochs=60)
 
 st.title("Activation Lab")
@@ -39,8 +38,8 @@ with st.sidebar:
     )
     st.session_state.setdefault(f"{PREFIX}activations", ["linear", "tanh", "relu"])
     activations = st.multiselect("Activations (2-6)", list(ACTIVATIONS), key=f"{PREFIX}activations",
-                                 max_selections=6)
-    config = experiment_ui(DEFAULT, PREFIX, datasets=POINT_DATASETS + ("digits",), with_activation=False)
+                                 max_selections=MOST_ACTIVATIONS)
+    config = experiment_ui(DEFAULT, PREFIX, datasets=DATASETS, with_activation=False)
 
 if len(activations) < 2:
     st.warning("Pick at least two activations to compare.")

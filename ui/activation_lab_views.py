@@ -7,12 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from models.activation_lab import SATURATED_BELOW, activation_curve, confusion_on_test_set, layer_health
+from models.config import POINT_DATASETS
 from models.engine import TrainResult
 from models.plane import class_probability, plane_grid
 from ui.charts import BOUNDARY_AXES_WIDTH, decision_boundary_chart
 from ui.compare_charts import activation_curve_chart, confusion_chart
 from ui.widgets import open_in_playground, warn_if_not_learned
 
+PREFIX = "al_"  # the Activation Lab's widget keys (the Runs page's "Open in" sets them too)
+DATASETS = (*POINT_DATASETS, "digits")  # the lab's data choices
+MOST_ACTIVATIONS = 6  # activations compared at once
 CURVE_X = np.linspace(-5, 5, 201).astype("float32")
 GRID = plane_grid(100)  # as fine as the Playground's: six models evaluate 10,000 points each in one predict
 # Cards are this wide and wrap onto new rows: three to a row in a 1400-pixel window, two at 1000 pixels.

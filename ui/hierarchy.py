@@ -103,7 +103,8 @@ def sidebar_values(config: ExperimentConfig) -> dict | None:
 def cnn_controls() -> ExperimentConfig:
     """The sidebar's CNN settings as a config; the defaults are models.recipes.DEFAULT_CNN, and a run opened
     from the Runs page sets them beforehand (`sidebar_values`), so the widgets take no default of their own."""
-    for key, value in sidebar_values(DEFAULT_CNN).items():
+    defaults = sidebar_values(DEFAULT_CNN)
+    for key, value in defaults.items():
         st.session_state.setdefault(key, value)
     st.subheader("Data")
     st.selectbox("Images", IMAGE_SETS, format_func=DATASET_LABELS.get, key="fh_dataset")
@@ -122,7 +123,7 @@ def cnn_controls() -> ExperimentConfig:
     st.selectbox("Learning-rate schedule", list(SCHEDULE_LABELS), format_func=SCHEDULE_LABELS.get, key="fh_schedule")
     st.slider("Epochs", 1, MAX_EPOCHS, key="fh_epochs")
     st.select_slider("Batch size", BATCH_CHOICES, key="fh_batch")
-    return _config_from({key: st.session_state[key] for key in sidebar_values(DEFAULT_CNN)})
+    return _config_from({key: st.session_state[key] for key in defaults})
 
 
 def pick_input(ctx: HierarchyContext, prefix: str = "fh_") -> tuple[np.ndarray, int | None, np.ndarray | None]:

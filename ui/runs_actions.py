@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.config import POINT_DATASETS
 from models.export import history_csv, standalone_script
 from models.run_store import RunStore, RunUnavailable, StoredRun
+from ui.activation_lab_views import DATASETS as LAB_DATASETS
+from ui.activation_lab_views import MOST_ACTIVATIONS
+from ui.activation_lab_views import PREFIX as LAB_PREFIX
 from ui.hierarchy import TRAIN_HERE, sidebar_values
 from ui.runs_views import unique_labels
 from ui.session import can_read_settings, memo, open_stored
@@ -21,8 +23,6 @@ PICKER_PAGES = {
     "Forward pass": ("pages/forward_pass.py", "fp_model_pick", {"fp_source": "A model trained in this session"}),
 }
 POINT_DATASETS_FOR_PLAYGROUND = ("circle", "xor", "gaussians", "spiral", "moons", "plane", "multi_gaussian")
-LAB_DATASETS = (*POINT_DATASETS, "digits")  # the Activation Lab's data choices
-LAB_PREFIX, LAB_MOST = "al_", 6  # the Activation Lab's widget keys and how many activations it compares
 
 
 def run_actions_ui(store: RunStore, rows: list[StoredRun]) -> None:
@@ -84,7 +84,7 @@ def lab_activations(store: RunStore, row: StoredRun) -> list[str]:
 
     chosen = [row.config.activation]
     for other in store.list_runs():
-        if len(chosen) < LAB_MOST and same_but_activation(other) and other.config.activation not in chosen:
+        if len(chosen) < MOST_ACTIVATIONS and same_but_activation(other) and other.config.activation not in chosen:
             chosen.append(other.config.activation)
     if len(chosen) == 1:
         chosen.append("relu" if chosen[0] == "tanh" else "tanh")
